@@ -1,0 +1,13 @@
+import RedisClient
+
+extension ReadinessReport {
+    /// Checks that Redis answers PING through `client`.
+    public static func redis(_ client: RedisClient) async -> (name: String, problem: String?) {
+        do {
+            let reply = try await client.send("PING")
+            return ("redis", reply.string == "PONG" ? nil : "unexpected reply to PING")
+        } catch {
+            return ("redis", "\(error)")
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/// Placeholder of the PushWorker part; filled by its own issue.
+public enum PushWorkerModule {}

@@ -1,0 +1,142 @@
+import NIOCore
+
+/// Writes commands and matches replies to them in order (pipelining), on one connection.
+///
+/// Flushes are coalesced: every write in one event-loop tick goes out in one flush. A reply that takes longer than
+/// the command timeout fails every command in flight and closes the connection, since later replies could no longer
+/// be matched. On a subscriber connection, pub/sub messages are handed to `onPush` instead of being matched.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private struct InFlight {
+        var request: RedisRequest
+        var remaining: Int
+        var deadline: NIODeadline
+    }
+
+    private let decoder = RedisReplyDecoder()
+    private var inFlight = CircularBuffer<InFlight>(initialCapacity: 64)
+    private let commandTimeout: TimeAmount
+    private let onPush: (@Sendable (RedisPushMessage) -> Void)?
+    private var flushScheduled = false
+    private var timeoutCheck: RepeatedTask?
+
+    init(commandTimeout: TimeAmount, onPush: (@Sendable (RedisPushMessage) -> Void)? = nil) {
+        self.commandTimeout = commandTimeout
+        self.onPush = onPush
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let interval = TimeAmount.nanoseconds(max(self.commandTimeout.nanoseconds / 4, 1_000_000))
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.timeoutCheck = context.value.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+            _ in
+            handler.value.checkTimeout(context: context.value)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timeoutCheck?.cancel()
+        self.failAll(RedisClientError(.connectionClosed, "connection handler removed"))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.timeoutCheck?.cancel()
+        self.failAll(RedisClientError(.connectionClosed, "connection closed by peer"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.failAll(RedisClientError(.connectionClosed, "connection error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = self.unwrapOutboundIn(data)
+        // Not a flag set in channelActive: NIO completes the connect promise before firing channelActive.
+        guard context.channel.isActive else {
+            request.fail(RedisClientError(.connectionClosed, "connection is closed"))
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        self.inFlight.append(
+            InFlight(request: request, remaining: request.expectedReplies, deadline: .now() + self.commandTimeout))
+        context.write(self.wrapOutboundOut(request.bytes), promise: promise)
+        if !self.flushScheduled {
+            self.flushScheduled = true
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            // Runs after every write already queued on the loop, so they share one flush (one syscall).
+            context.value.eventLoop.execute {
+                handler.value.flushScheduled = false
+                context.value.flush()
+            }
+        }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = self.unwrapInboundIn(data)
+        do {
+            try self.decoder.feed(buffer)
+            while let value = try self.decoder.next() {
+                self.deliver(value)
+            }
+        } catch {
+            self.failAll(error)
+            context.close(promise: nil)
+        }
+    }
+
+    private func deliver(_ value: RedisValue) {
+        if let onPush, let push = RedisPushMessage(value) {
+            if case .confirmation = push, !self.inFlight.isEmpty {
+                // A (un)subscribe confirmation answers the oldest pub/sub command in flight.
+            } else {
+                onPush(push)
+                return
+            }
+        }
+        guard var head = self.inFlight.first else {
+            return  // An unsolicited reply (e.g. a server-side unsubscribe): nothing waits for it.
+        }
+        head.remaining -= 1
+        switch head.request.reply {
+        case .single(let promise):
+            self.inFlight.removeFirst()
+            promise.succeed(value)
+        case .batch(let collector):
+            collector.values.append(value)
+            if head.remaining == 0 {
+                self.inFlight.removeFirst()
+                collector.promise.succeed(collector.values)
+            } else {
+                self.inFlight[self.inFlight.startIndex].remaining = head.remaining
+            }
+        }
+    }
+
+    // MARK: Failure
+
+    private func checkTimeout(context: ChannelHandlerContext) {
+        guard let head = self.inFlight.first, head.deadline < .now() else { return }
+        self.failAll(RedisClientError(.commandTimeout, "no reply within \(self.commandTimeout.nanoseconds / 1_000_000) ms"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RedisClientError) {
+        let failed = self.inFlight
+        self.inFlight.removeAll(keepingCapacity: true)
+        for entry in failed {
+            entry.request.fail(error)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One connection to Redis. Many commands may be in flight at once (pipelining); replies come back in order.
+///
+/// Safe to use from any task: writes hop to the connection's event loop, which coalesces them into one flush.
+public final class RedisConnection: Sendable {
+    /// The NIO channel that owns the socket.
+    let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Whether the socket is still open.
+    public var isActive: Bool { self.channel.isActive }
+
+    /// Completes when the connection has closed, for whatever reason.
+    public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+
+    // MARK: Connecting
+
+    /// Connects and runs the handshake (AUTH, SELECT, CLIENT SETNAME) that `configuration` asks for.
+    ///
+    /// - Parameter onPush: set for a subscriber connection; receives pub/sub messages.
+    static func connect(
+        configuration: RedisClientConfiguration,
+        eventLoop: any EventLoop,
+        onPush: (@Sendable (RedisPushMessage) -> Void)? = nil
+    ) -> EventLoopFuture<RedisConnection> {
+        let url = configuration.url
+        let commandTimeout = TimeAmount.milliseconds(Int64(configuration.commandTimeoutMs))
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.milliseconds(Int64(configuration.connectTimeoutMs)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(commandTimeout: commandTimeout, onPush: onPush))
+                }
+            }
+        return bootstrap.connect(host: url.host, port: url.port)
+            .flatMapErrorThrowing { error in
+                if case ChannelError.connectTimeout = error {
+                    throw RedisClientError(.connectTimeout, "connecting to \(url.host):\(url.port) timed out")
+                }
+                throw RedisClientError(.connectionFailed, "connecting to \(url.host):\(url.port): \(error)")
+            }
+            .flatMap { channel in
+                let connection = RedisConnection(channel: channel)
+                let handshake = Self.handshake(for: configuration)
+                guard !handshake.isEmpty else { return channel.eventLoop.makeSucceededFuture(connection) }
+                return connection.sendFuture(batch: handshake).flatMapThrowing { replies in
+                    for reply in replies {
+                        if case .error(let message) = reply {
+                            throw RedisClientError(.connectionFailed, "handshake refused: \(message)")
+                        }
+                    }
+                    return connection
+                }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    if let error = error as? RedisClientError, error.code == .connectionFailed { throw error }
+                    throw RedisClientError(.connectionFailed, "handshake failed: \(error)")
+                }
+            }
+    }
+
+    private static func handshake(for configuration: RedisClientConfiguration) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        let url = configuration.url
+        if let password = url.password {
+            if let user = url.user {
+                commands.append(RedisCommand("AUTH", .string(user), .string(password)))
+            } else {
+                commands.append(RedisCommand("AUTH", .string(password)))
+            }
+        }
+        if url.database != 0 {
+            commands.append(RedisCommand("SELECT", .integer(url.database)))
+        }
+        if let name = configuration.clientName {
+            commands.append(RedisCommand("CLIENT", "SETNAME", .string(name)))
+        }
+        return commands
+    }
+
+    // MARK: Commands
+
+    /// Sends one command. Throws ``RedisClientError`` with code `errorReply` when Redis answers with an error.
+    public func send(_ command: RedisCommand) async throws -> RedisValue {
+        try await self.sendFuture(command).get().throwingIfError()
+    }
+
+    /// Sends one command and returns its reply as is, error replies included.
+    public func sendRaw(_ command: RedisCommand) async throws -> RedisValue {
+        try await self.sendFuture(command).get()
+    }
+
+    /// Sends `commands` in one write and returns their replies in order. Error replies stay in the array as
+    /// ``RedisValue/error(_:)``, so one failed command does not hide the others' results.
+    public func send(batch commands: [RedisCommand]) async throws -> [RedisValue] {
+        try await self.sendFuture(batch: commands).get()
+    }
+
+    func sendFuture(_ command: RedisCommand) -> EventLoopFuture<RedisValue> {
+        let promise = self.channel.eventLoop.makePromise(of: RedisValue.self)
+        self.channel.write(RedisRequest(bytes: command.encoded, reply: .single(promise)), promise: nil)
+        return promise.futureResult
+    }
+
+    func sendFuture(batch commands: [RedisCommand]) -> EventLoopFuture<[RedisValue]> {
+        guard !commands.isEmpty else { return self.channel.eventLoop.makeSucceededFuture([]) }
+        let promise = self.channel.eventLoop.makePromise(of: [RedisValue].self)
+        var bytes = ByteBufferAllocator().buffer(capacity: commands.reduce(0) { $0 + $1.encoded.readableBytes })
+        for command in commands {
+            bytes.writeImmutableBuffer(command.encoded)
+        }
+        let collector = RedisBatchReplies(expected: commands.count, promise: promise)
+        self.channel.write(RedisRequest(bytes: bytes, reply: .batch(collector)), promise: nil)
+        return promise.futureResult
+    }
+
+    /// Sends one command that Redis answers with `replies` replies (e.g. SUBSCRIBE with several channels).
+    func sendFuture(_ command: RedisCommand, replies: Int) -> EventLoopFuture<[RedisValue]> {
+        let promise = self.channel.eventLoop.makePromise(of: [RedisValue].self)
+        let collector = RedisBatchReplies(expected: replies, promise: promise)
+        self.channel.write(RedisRequest(bytes: command.encoded, reply: .batch(collector)), promise: nil)
+        return promise.futureResult
+    }
+
+    /// Closes the connection; commands in flight fail with `connectionClosed`.
+    public func close() async {
+        try? await self.channel.close()
+    }
+}

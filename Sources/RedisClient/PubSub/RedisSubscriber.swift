@@ -1,0 +1,249 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// One pub/sub connection shared by many subscriptions: SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE.
+///
+/// Channels are added and removed while messages flow; a channel stays subscribed while any subscription needs it.
+/// `run()` owns the connection: it connects, subscribes every channel wanted, and after a disconnect reconnects
+/// with backoff and subscribes them all again. Messages published while disconnected are lost (pub/sub is
+/// fire-and-forget); callers that need them replay from durable storage after ``subscribe(to:kind:)`` returns.
+public final class RedisSubscriber: Service, Sendable {
+    private struct Key: Hashable {
+        var kind: RedisSubscriptionKind
+        var name: String
+    }
+
+    private struct Entry {
+        var keys: [Key]
+        var continuation: AsyncStream<RedisPubSubMessage>.Continuation
+    }
+
+    private struct State {
+        var connection: RedisConnection?
+        var entries: [Int: Entry] = [:]
+        var routes: [Key: Set<Int>] = [:]
+        var nextID = 0
+        var readyWaiters: [EventLoopPromise<Void>] = []
+        var isShutdown = false
+    }
+
+    private let configuration: RedisClientConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let dropped = Counter(label: "notify_redis_pubsub_dropped_total")
+    private let reconnects = Counter(label: "notify_redis_pubsub_connects_total")
+
+    public init(
+        configuration: RedisClientConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    // MARK: Subscribing
+
+    /// Subscribes to `channels` (or patterns) and returns once Redis confirmed, so any message published after
+    /// the return is delivered.
+    public func subscribe(to channels: [String], kind: RedisSubscriptionKind = .channel) async throws
+        -> RedisSubscription
+    {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: RedisPubSubMessage.self, bufferingPolicy: .bufferingOldest(self.configuration.subscriptionBufferLimit))
+        let keys = Array(Set(channels)).map { Key(kind: kind, name: $0) }
+        let outcome = self.state.withLock { state -> Result<(Int, EventLoopFuture<Void>), RedisClientError> in
+            if state.isShutdown { return .failure(RedisClientError(.shutdown, "the subscriber is shut down")) }
+            let id = state.nextID
+            state.nextID += 1
+            state.entries[id] = Entry(keys: keys, continuation: continuation)
+            var added: [Key] = []
+            for key in keys {
+                if state.routes[key, default: []].isEmpty { added.append(key) }
+                state.routes[key, default: []].insert(id)
+            }
+            if let connection = state.connection, connection.isActive {
+                return .success((id, Self.subscribe(added, on: connection)))
+            }
+            let promise = self.eventLoopGroup.any().makePromise(of: Void.self)
+            state.readyWaiters.append(promise)
+            return .success((id, promise.futureResult))
+        }
+        let (id, confirmed) = try outcome.get()
+        continuation.onTermination = { _ in self.remove(id) }
+        do {
+            try await Self.withTimeout(confirmed, ms: self.configuration.acquireTimeoutMs)
+        } catch {
+            continuation.finish()
+            throw error
+        }
+        return RedisSubscription(stream: stream, continuation: continuation)
+    }
+
+    /// Channels (and patterns) subscribed now, for tests and ops.
+    public var subscribedCount: Int {
+        self.state.withLock { $0.routes.count }
+    }
+
+    private func remove(_ id: Int) {
+        self.state.withLock { state in
+            guard let entry = state.entries.removeValue(forKey: id) else { return }
+            var removed: [Key] = []
+            for key in entry.keys {
+                state.routes[key]?.remove(id)
+                if state.routes[key]?.isEmpty == true {
+                    state.routes.removeValue(forKey: key)
+                    removed.append(key)
+                }
+            }
+            if let connection = state.connection, connection.isActive {
+                // Fire and forget: the confirmations are matched by the handler; a failure closes the connection,
+                // and the resubscription after reconnect leaves these channels out.
+                for command in Self.commands(removed, subscribe: false) {
+                    _ = connection.sendFuture(command.command, replies: command.replies)
+                }
+            }
+        }
+    }
+
+    // MARK: Connection loop
+
+    public func run() async throws {
+        var failures = 0
+        let backoff = ReconnectBackoff(
+            initialDelayMs: self.configuration.reconnectInitialDelayMs,
+            maxDelayMs: self.configuration.reconnectMaxDelayMs)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled, !self.state.withLock({ $0.isShutdown }) {
+                do {
+                    let connection = try await RedisConnection.connect(
+                        configuration: self.configuration, eventLoop: self.eventLoopGroup.any(),
+                        onPush: { push in self.dispatch(push) }
+                    ).get()
+                    failures = 0
+                    self.reconnects.increment()
+                    try await self.resubscribe(on: connection)
+                    await self.watch(connection)
+                } catch {
+                    failures += 1
+                    self.logger.warning("redis subscriber connection failed", metadata: ["error": "\(error)"])
+                }
+                self.state.withLock { $0.connection = nil }
+                let delay = backoff.delayMs(afterFailures: max(failures, 1))
+                try? await Task.sleep(for: .milliseconds(delay))
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+        self.shutdown()
+    }
+
+    /// Ends every subscription and closes the connection.
+    public func shutdown() {
+        let (connection, entries, waiters) = self.state.withLock { state in
+            state.isShutdown = true
+            let taken = (state.connection, Array(state.entries.values), state.readyWaiters)
+            state.readyWaiters = []
+            return taken
+        }
+        connection?.channel.close(promise: nil)
+        waiters.forEach { $0.fail(RedisClientError(.shutdown, "the subscriber is shut down")) }
+        entries.forEach { $0.continuation.finish() }
+    }
+
+    private func resubscribe(on connection: RedisConnection) async throws {
+        let (confirmed, waiters) = self.state.withLock { state in
+            state.connection = connection
+            let waiters = state.readyWaiters
+            state.readyWaiters = []
+            return (Self.subscribe(Array(state.routes.keys), on: connection), waiters)
+        }
+        do {
+            try await confirmed.get()
+        } catch {
+            waiters.forEach { $0.fail(error) }
+            throw error
+        }
+        waiters.forEach { $0.succeed() }
+        self.logger.debug("redis subscriber ready", metadata: ["redis.channels": "\(self.subscribedCount)"])
+    }
+
+    /// Returns when `connection` closes, pinging it meanwhile so a half-open socket is noticed.
+    private func watch(_ connection: RedisConnection) async {
+        let interval = Duration.milliseconds(self.configuration.healthCheckIntervalMs)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    try? await connection.closeFuture.get()
+                } onCancel: {
+                    connection.channel.close(promise: nil)
+                }
+            }
+            group.addTask {
+                while (try? await Task.sleep(for: interval)) != nil {
+                    _ = try? await connection.sendRaw(RedisCommand("PING"))
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func dispatch(_ push: RedisPushMessage) {
+        guard case .message(let message) = push else { return }
+        let key = Key(kind: message.kind, name: message.pattern ?? message.channel)
+        let lost = self.state.withLock { state -> Int in
+            var lost = 0
+            for id in state.routes[key] ?? [] {
+                if case .dropped = state.entries[id]?.continuation.yield(message) { lost += 1 }
+            }
+            return lost
+        }
+        if lost > 0 { self.dropped.increment(by: lost) }
+    }
+
+    // MARK: Commands
+
+    private static func subscribe(_ keys: [Key], on connection: RedisConnection) -> EventLoopFuture<Void> {
+        let futures = Self.commands(keys, subscribe: true).map { command in
+            connection.sendFuture(command.command, replies: command.replies).flatMapThrowing { replies in
+                for reply in replies {
+                    if case .error(let message) = reply { throw RedisClientError(.errorReply, message) }
+                }
+            }
+        }
+        return EventLoopFuture.andAllSucceed(futures, on: connection.channel.eventLoop)
+    }
+
+    private static func commands(_ keys: [Key], subscribe: Bool) -> [(command: RedisCommand, replies: Int)] {
+        var commands: [(RedisCommand, Int)] = []
+        for kind in [RedisSubscriptionKind.channel, .pattern, .shard] {
+            let names = keys.filter { $0.kind == kind }.map { RedisArgument.string($0.name) }
+            guard !names.isEmpty else { continue }
+            let name = subscribe ? kind.subscribeCommand : kind.unsubscribeCommand
+            if kind == .shard {
+                // One channel per command: in a cluster, channels of different slots cannot share SSUBSCRIBE.
+                commands += names.map { (RedisCommand(name, [$0]), 1) }
+            } else {
+                commands.append((RedisCommand(name, names), names.count))
+            }
+        }
+        return commands
+    }
+
+    private static func withTimeout(_ future: EventLoopFuture<Void>, ms: Int) async throws {
+        let promise = future.eventLoop.makePromise(of: Void.self)
+        let timer = future.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
+            promise.fail(RedisClientError(.connectionFailed, "subscriber not connected within \(ms) ms"))
+        }
+        future.cascade(to: promise)
+        defer { timer.cancel() }
+        try await promise.futureResult.get()
+    }
+}

@@ -1,0 +1,62 @@
+import NIOCore
+import NotifyCore
+import NotifyTestSupport
+import RedisClient
+import Testing
+
+@Suite("Pipelining and batches")
+struct PipeliningTests {
+    @Test("2,000 concurrent commands on one connection each get their own reply")
+    func concurrentOrder() async throws {
+        try await withRedisClient(configure: { $0.maxConnections = 1 }) { client, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<2_000 {
+                    group.addTask {
+                        let echoed = try await client.send("ECHO", .string("value-\(index)"))
+                        #expect(echoed.string == "value-\(index)")
+                        let set = try await client.send("SET", .string("key-\(index)"), .integer(index))
+                        #expect(set == .simpleString("OK"))
+                        #expect(try await client.send("GET", .string("key-\(index)")).int == index)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(client.openConnectionCount == 1)
+            #expect(try await client.send("DBSIZE").int == 2_000)
+        }
+    }
+
+    @Test("a batch goes out in one write and its replies come back in order, errors in place")
+    func batchOrder() async throws {
+        try await withRedisClient { client, _ in
+            var commands = (0..<1_000).map { RedisCommand("ZADD", "z", .integer($0), .string("m\($0)")) }
+            commands.append(RedisCommand("SET", "s", "x"))
+            commands.append(RedisCommand("ZADD", "s", 1, "m"))  // WRONGTYPE in the middle
+            commands.append(RedisCommand("ZCARD", "z"))
+            let replies = try await client.send(batch: commands)
+            #expect(replies.count == 1_003)
+            #expect(replies[0..<1_000].allSatisfy { $0 == .integer(1) })
+            #expect(replies[1_000] == .simpleString("OK"))
+            #expect(replies[1_001].errorMessage?.hasPrefix("WRONGTYPE") == true)
+            #expect(replies[1_002] == .integer(1_000))
+            #expect(try await client.send(batch: []) == [])
+        }
+    }
+
+    @Test("batches and single commands from many tasks interleave without mixing replies")
+    func batchesInterleave() async throws {
+        try await withRedisClient(configure: { $0.maxConnections = 2 }) { client, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<50 {
+                    group.addTask {
+                        let commands = (0..<20).map { RedisCommand("ECHO", .string("\(task)-\($0)")) }
+                        let replies = try await client.send(batch: commands)
+                        #expect(replies.map(\.string) == (0..<20).map { "\(task)-\($0)" })
+                        #expect(try await client.send("ECHO", .string("single-\(task)")).string == "single-\(task)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}

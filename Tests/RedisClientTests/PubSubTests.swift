@@ -1,0 +1,170 @@
+import NIOCore
+import NotifyCore
+import NotifyTestSupport
+import RedisClient
+import Testing
+
+/// Runs `body` with a running subscriber for `server`; the subscriber is stopped afterwards.
+func withSubscriber<T: Sendable>(
+    _ server: LocalRedisServer,
+    _ body: @Sendable (RedisSubscriber) async throws -> T
+) async throws -> T {
+    let subscriber = RedisSubscriber(
+        configuration: RedisClientConfiguration(
+            url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100),
+        logger: testLogger("subscriber"))
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await subscriber.run()
+            return nil
+        }
+        defer { subscriber.shutdown() }
+        let result = try await body(subscriber)
+        subscriber.shutdown()
+        try await group.waitForAll()
+        return result
+    }
+}
+
+@Suite("Pub/sub")
+struct PubSubTests {
+    @Test("channel, pattern and sharded subscriptions receive what is published after subscribe returns")
+    func kinds() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let plain = try await subscriber.subscribe(to: ["user:1"])
+                let pattern = try await subscriber.subscribe(to: ["room:*"], kind: .pattern)
+                let shard = try await subscriber.subscribe(to: ["{7}:live"], kind: .shard)
+                #expect(try await client.send("PUBLISH", "user:1", "hello") == .integer(1))
+                #expect(try await client.send("PUBLISH", "room:42", "in room") == .integer(1))
+                #expect(try await client.send("SPUBLISH", "{7}:live", .bytes(ByteBuffer(bytes: [0, 1, 255]))) == .integer(1))
+
+                var iterator = plain.makeAsyncIterator()
+                let first = try #require(await iterator.next())
+                #expect(first.channel == "user:1" && first.payload == ByteBuffer(string: "hello") && first.kind == .channel)
+                var patternIterator = pattern.makeAsyncIterator()
+                let second = try #require(await patternIterator.next())
+                #expect(second.pattern == "room:*" && second.channel == "room:42" && second.kind == .pattern)
+                var shardIterator = shard.makeAsyncIterator()
+                let third = try #require(await shardIterator.next())
+                #expect(third.kind == .shard && third.payload == ByteBuffer(bytes: [0, 1, 255]))
+            }
+        }
+    }
+
+    @Test("channels are added and removed while messages flow, without losing or duplicating any on the others")
+    func addRemoveWhileFlowing() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let steady = try await subscriber.subscribe(to: ["steady"])
+                let total = 2_000
+                let publisher = Task {
+                    for sequence in 0..<total {
+                        try await client.send("PUBLISH", "steady", .integer(sequence))
+                    }
+                }
+                // Churn other channels while "steady" is flowing.
+                for round in 0..<50 {
+                    let extra = try await subscriber.subscribe(to: ["extra-\(round)", "steady"])
+                    #expect(try await client.send("PUBLISH", .string("extra-\(round)"), "x") == .integer(1))
+                    var iterator = extra.makeAsyncIterator()
+                    // The extra subscription also sees "steady": skip to its own message.
+                    while let message = await iterator.next(), message.channel != "extra-\(round)" {}
+                    extra.unsubscribe()
+                }
+                try await publisher.value
+                var received: [Int] = []
+                for await message in steady {
+                    received.append(Int(String(buffer: message.payload))!)
+                    if received.count == total { break }
+                }
+                #expect(received == Array(0..<total))
+                // Only "steady" is left subscribed, on the client and on the server.
+                let numsub = try await client.send("PUBSUB", "NUMSUB", "steady", "extra-0", "extra-49")
+                #expect(numsub.array?.compactMap(\.int) == [1, 0, 0])
+                #expect(subscriber.subscribedCount == 1)
+            }
+        }
+    }
+
+    @Test("two subscriptions to one channel both get messages; the channel stays until the last one leaves")
+    func sharedChannel() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let first = try await subscriber.subscribe(to: ["shared"])
+                let second = try await subscriber.subscribe(to: ["shared"])
+                #expect(try await client.send("PUBLISH", "shared", "one") == .integer(1))
+                var firstIterator = first.makeAsyncIterator()
+                var secondIterator = second.makeAsyncIterator()
+                #expect(await firstIterator.next()?.payload == ByteBuffer(string: "one"))
+                #expect(await secondIterator.next()?.payload == ByteBuffer(string: "one"))
+                first.unsubscribe()
+                #expect(await firstIterator.next() == nil)
+                #expect(try await client.send("PUBLISH", "shared", "two") == .integer(1))
+                #expect(await secondIterator.next()?.payload == ByteBuffer(string: "two"))
+                second.unsubscribe()
+                // The UNSUBSCRIBE is written without waiting; PUBSUB answers after it on the server's one thread
+                // only for our own connection, so ask until it shows.
+                var remaining = 1
+                while remaining != 0 {
+                    remaining = try await client.send("PUBSUB", "NUMSUB", "shared").array?.last?.int ?? -1
+                    await Task.yield()
+                }
+                #expect(subscriber.subscribedCount == 0)
+            }
+        }
+    }
+
+    @Test("after the connection is killed, the subscriber reconnects and resubscribes every channel")
+    func resubscribeAfterKill() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let channels = try await subscriber.subscribe(to: ["a", "b"])
+                let patterns = try await subscriber.subscribe(to: ["p:*"], kind: .pattern)
+                #expect(try await client.send("CLIENT", "KILL", "TYPE", "pubsub").int == 1)
+                try await publishUntilReceived(client, channel: "a", on: channels)
+                try await publishUntilReceived(client, channel: "p:1", on: patterns)
+                #expect(try await client.send("PUBLISH", "b", "after").int == 1)
+            }
+        }
+    }
+
+    @Test("after a Redis restart, the subscriber resubscribes")
+    func resubscribeAfterRestart() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let subscription = try await subscriber.subscribe(to: ["survivor"])
+                try await server.restart()
+                try await publishUntilReceived(client, channel: "survivor", on: subscription)
+            }
+        }
+    }
+
+    @Test("subscribe waits for the first connection of a subscriber that has just started")
+    func subscribeBeforeConnected() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let subscription = try await subscriber.subscribe(to: ["early"])
+                #expect(try await client.send("PUBLISH", "early", "x").int == 1)
+                var iterator = subscription.makeAsyncIterator()
+                #expect(await iterator.next()?.channel == "early")
+            }
+        }
+    }
+}
+
+/// Publishes to `channel` until `subscription` yields a message: the event awaited is the message itself, and
+/// publishing again covers the time the subscriber needs to reconnect.
+func publishUntilReceived(_ client: RedisClient, channel: String, on subscription: RedisSubscription) async throws {
+    let received = Task {
+        var iterator = subscription.makeAsyncIterator()
+        return await iterator.next()
+    }
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if try await client.send("PUBLISH", .string(channel), "ping").int == 1 { break }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    let message = await received.value
+    #expect(message?.channel == channel)
+}
