@@ -28,16 +28,14 @@ public final class RedisClient: Service, Sendable {
 
     public func run() async throws {
         let interval = Duration.milliseconds(self.configuration.healthCheckIntervalMs)
-        await withGracefulShutdownHandler {
+        // The loop only sleeps and pings, so it may simply be cancelled on graceful shutdown. The pool closes after
+        // it: services that depend on Redis are shut down before this one (ServiceGroup order).
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    break
-                }
+                try await Task.sleep(for: interval)
                 await self.pool.checkHealth()
             }
-        } onGracefulShutdown: {}
+        }
         await self.pool.shutdown()
     }
 

@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import RedisClient
+
+/// `notify bench redis`: the same commands through ``RedisClient`` and through `redis-benchmark`, at several
+/// pipeline depths, on one server in one run.
+///
+/// Both sides use the same number of connections, each with `depth` commands in flight: our workers send batches
+/// of `depth` commands (single sends at depth 1) and await the replies, as `redis-benchmark -P depth` does.
+public struct RedisClientBenchmark: Sendable {
+    /// What to run.
+    public struct Options: Sendable {
+        public var connections = 4
+        public var requests = 200_000
+        public var depths = [1, 16, 128]
+        public var runs = 3
+
+        public init() {}
+    }
+
+    /// One row of the report: medians over the runs.
+    public struct Row: Sendable {
+        public var command: String
+        public var depth: Int
+        public var ours: Double
+        public var peer: Double
+    }
+
+    /// A small script, for the EVALSHA rows: one ZADD, as the delay queue's scripts do at their core.
+    static let script = RedisScript("return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])")
+
+    private let url: RedisURL
+    private let options: Options
+    private let logger: Logger
+
+    public init(url: RedisURL, options: Options, logger: Logger) {
+        self.url = url
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs every depth and command `options.runs` times, alternating ours and the peer, and returns the medians.
+    public func run(progress: (String) -> Void) async throws -> [Row] {
+        let tool = RedisBenchmarkTool(url: self.url, connections: self.options.connections, requests: self.options.requests)
+        let admin = RedisClient(configuration: RedisClientConfiguration(url: self.url), logger: self.logger)
+        do {
+            let rows = try await self.measureAll(admin: admin, tool: tool, progress: progress)
+            await admin.shutdown()
+            return rows
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+    }
+
+    private func measureAll(admin: RedisClient, tool: RedisBenchmarkTool, progress: (String) -> Void) async throws
+        -> [Row]
+    {
+        var rows: [Row] = []
+        for depth in self.options.depths {
+            for command in ["ZADD", "EVALSHA"] {
+                var ours: [Double] = []
+                var peer: [Double] = []
+                for run in 1...self.options.runs {
+                    try await admin.send("FLUSHALL")
+                    try await admin.load(Self.script)
+                    ours.append(try await self.measureOurs(command: command, depth: depth))
+                    try await admin.send("FLUSHALL")
+                    try await admin.load(Self.script)
+                    peer.append(try tool.run(depth: depth, command: Self.peerCommand(command)))
+                    progress(
+                        "  \(command) depth \(depth) run \(run): ours \(Int(ours.last!)) ops/s, "
+                            + "redis-benchmark \(Int(peer.last!)) ops/s")
+                }
+                rows.append(Row(command: command, depth: depth, ours: median(ours), peer: median(peer)))
+            }
+        }
+        return rows
+    }
+
+    private static func peerCommand(_ command: String) -> [String] {
+        switch command {
+        case "ZADD": ["zadd", "bench:z", "__rand_int__", "m:__rand_int__"]
+        default: ["evalsha", Self.script.sha1, "1", "bench:z", "__rand_int__", "m:__rand_int__"]
+        }
+    }
+
+    private func measureOurs(command: String, depth: Int) async throws -> Double {
+        let connections = self.options.connections
+        let client = RedisClient(
+            configuration: RedisClientConfiguration(
+                url: self.url, maxConnections: connections, maxInFlightPerConnection: depth),
+            logger: self.logger)
+        // Open every connection before timing: the pool grows only while its connections are busy.
+        try await self.drive(client: client, command: command, depth: depth, perWorker: max(depth, 1_000), tag: "w")
+        let perWorker = self.options.requests / connections
+        let start = ContinuousClock.now
+        try await self.drive(client: client, command: command, depth: depth, perWorker: perWorker, tag: "m")
+        let elapsed = ContinuousClock.now - start
+        await client.shutdown()
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return Double(perWorker * connections) / seconds
+    }
+
+    private func drive(client: RedisClient, command: String, depth: Int, perWorker: Int, tag: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<self.options.connections {
+                group.addTask {
+                    var sent = 0
+                    while sent < perWorker {
+                        let count = min(depth, perWorker - sent)
+                        try await Self.send(client: client, command: command, worker: worker, first: sent, count: count, tag: tag)
+                        sent += count
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private static func send(
+        client: RedisClient, command: String, worker: Int, first: Int, count: Int, tag: String
+    ) async throws {
+        let key: RedisArgument = "bench:z"
+        if command == "ZADD" {
+            if count == 1 {
+                try await client.send("ZADD", key, .integer(first), .string("\(tag):\(worker):\(first)"))
+            } else {
+                let commands = (first..<first + count).map {
+                    RedisCommand("ZADD", key, .integer($0), .string("\(tag):\(worker):\($0)"))
+                }
+                _ = try await client.send(batch: commands)
+            }
+        } else {
+            if count == 1 {
+                try await client.eval(Self.script, keys: [key], arguments: [.integer(first), .string("\(tag):\(worker):\(first)")])
+            } else {
+                let calls = (first..<first + count).map {
+                    RedisScriptCall(keys: [key], arguments: [.integer($0), .string("\(tag):\(worker):\($0)")])
+                }
+                _ = try await client.eval(Self.script, batch: calls)
+            }
+        }
+    }
+}

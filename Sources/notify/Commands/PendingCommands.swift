@@ -1,0 +1,31 @@
+import ArgumentParser
+
+/// Says clearly that a part is not built yet, instead of pretending to run.
+private func notYet(_ part: String) throws -> Never {
+    print("notify \(part): this part is not available yet in this version; run `notify dev` for what exists.")
+    throw ExitCode(2)
+}
+
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "api", abstract: "Run the notification HTTP API.")
+    @OptionGroup var options: GlobalOptions
+    func run() async throws { try notYet("api") }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run push workers.")
+    @OptionGroup var options: GlobalOptions
+    func run() async throws { try notYet("worker") }
+}
+
+struct PlexerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plexer", abstract: "Run the WebSocket multiplexer.")
+    @OptionGroup var options: GlobalOptions
+    func run() async throws { try notYet("plexer") }
+}
+
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Inspect and operate the delay queues.")
+    @OptionGroup var options: GlobalOptions
+    func run() async throws { try notYet("queue") }
+}
