@@ -41,7 +41,8 @@ public struct RedisClientBenchmark: Sendable {
 
     /// Runs every depth and command `options.runs` times, alternating ours and the peer, and returns the medians.
     public func run(progress: (String) -> Void) async throws -> [Row] {
-        let tool = RedisBenchmarkTool(url: self.url, connections: self.options.connections, requests: self.options.requests)
+        let tool = RedisBenchmarkTool(
+            url: self.url, connections: self.options.connections, requests: self.options.requests)
         let admin = RedisClient(configuration: RedisClientConfiguration(url: self.url), logger: self.logger)
         do {
             let rows = try await self.measureAll(admin: admin, tool: tool, progress: progress)
@@ -109,7 +110,8 @@ public struct RedisClientBenchmark: Sendable {
                     var sent = 0
                     while sent < perWorker {
                         let count = min(depth, perWorker - sent)
-                        try await Self.send(client: client, command: command, worker: worker, first: sent, count: count, tag: tag)
+                        try await Self.send(
+                            client: client, command: command, worker: worker, first: sent, count: count, tag: tag)
                         sent += count
                     }
                 }
@@ -118,28 +120,47 @@ public struct RedisClientBenchmark: Sendable {
         }
     }
 
+    /// Sends `count` commands with random scores and members, like redis-benchmark's `__rand_int__` (random
+    /// positions in the sorted set cost Redis more than appending in score order would).
     private static func send(
         client: RedisClient, command: String, worker: Int, first: Int, count: Int, tag: String
     ) async throws {
         let key: RedisArgument = "bench:z"
+        var random = SplitMix64(seed: UInt64(worker) &* 0x9E37_79B9 &+ UInt64(first))
+        let pairs = (0..<count).map { _ in
+            let value = Int(random.next() % 100_000_000)
+            return (score: RedisArgument.integer(value), member: RedisArgument.string("m:\(tag)\(value)"))
+        }
         if command == "ZADD" {
             if count == 1 {
-                try await client.send("ZADD", key, .integer(first), .string("\(tag):\(worker):\(first)"))
+                try await client.send("ZADD", key, pairs[0].score, pairs[0].member)
             } else {
-                let commands = (first..<first + count).map {
-                    RedisCommand("ZADD", key, .integer($0), .string("\(tag):\(worker):\($0)"))
-                }
-                _ = try await client.send(batch: commands)
+                _ = try await client.send(batch: pairs.map { RedisCommand("ZADD", key, $0.score, $0.member) })
             }
         } else {
             if count == 1 {
-                try await client.eval(Self.script, keys: [key], arguments: [.integer(first), .string("\(tag):\(worker):\(first)")])
+                try await client.eval(Self.script, keys: [key], arguments: [pairs[0].score, pairs[0].member])
             } else {
-                let calls = (first..<first + count).map {
-                    RedisScriptCall(keys: [key], arguments: [.integer($0), .string("\(tag):\(worker):\($0)")])
-                }
+                let calls = pairs.map { RedisScriptCall(keys: [key], arguments: [$0.score, $0.member]) }
                 _ = try await client.eval(Self.script, batch: calls)
             }
         }
+    }
+}
+
+/// A small, fast pseudo-random generator for benchmark data.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        self.state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var value = self.state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
     }
 }

@@ -76,7 +76,9 @@ public final class RedisClient: Service, Sendable {
     public func eval(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws
         -> RedisValue
     {
-        let reply = try await self.pool.withLease { try await $0.sendRaw(script.evalSHA(keys: keys, arguments: arguments)) }
+        let reply = try await self.pool.withLease {
+            try await $0.sendRaw(script.evalSHA(keys: keys, arguments: arguments))
+        }
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             self.logger.debug("script not cached, sending source", metadata: ["redis.script": "\(script.sha1)"])
             return try await self.send(script.eval(keys: keys, arguments: arguments))

@@ -13,8 +13,10 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// Logical database selected after connecting.
     public var database: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
-                database: Int = 0) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
+        database: Int = 0
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -31,7 +33,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case "redis":
             break
         case "rediss":
-            throw RedisClientError(.invalidURL, "rediss:// (TLS) is not supported yet; use redis:// on a trusted network")
+            throw RedisClientError(
+                .invalidURL, "rediss:// (TLS) is not supported yet; use redis:// on a trusted network")
         default:
             throw RedisClientError(.invalidURL, "unsupported scheme '\(scheme)'; expected redis://")
         }

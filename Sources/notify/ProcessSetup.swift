@@ -15,7 +15,8 @@ struct ProcessSetup {
         let config = try await NotifyConfigLoader.reader(filePath: options.config)
         let levelText = options.logLevel ?? config.string(forKey: "log.level", default: "info")
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw NotifyConfigError("log level '\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw NotifyConfigError(
+                "log level '\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

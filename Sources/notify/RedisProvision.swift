@@ -20,7 +20,8 @@ struct RedisProvision {
         let server = try await LocalRedisServer.start(extraArguments: ["--appendonly", "yes"])
         configuration.url = server.url
         logger.info(
-            "started a local redis-server", metadata: ["redis.url": "\(server.url)", "redis.dir": "\(server.directory.path)"])
+            "started a local redis-server",
+            metadata: ["redis.url": "\(server.url)", "redis.dir": "\(server.directory.path)"])
         return RedisProvision(configuration: configuration, localServer: server)
     }
 

@@ -45,9 +45,10 @@ public func makeClient(
     return RedisClient(configuration: configuration, logger: testLogger("redis"))
 }
 
-/// A logger that drops everything below `warning`, so test output stays readable.
+/// A logger that drops everything below `error` (set NOTIFY_TEST_LOG_LEVEL for more), so test output stays readable.
 public func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: "test.\(label)")
-    logger.logLevel = ProcessInfo.processInfo.environment["NOTIFY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["NOTIFY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .error
     return logger
 }

@@ -128,7 +128,8 @@ struct PoolTests {
             #expect(try await client.send("ACL", "WHOAMI").string == "alice")
             var other = url
             other.database = 0
-            let clientDB0 = RedisClient(configuration: RedisClientConfiguration(url: other), logger: testLogger("redis"))
+            let clientDB0 = RedisClient(
+                configuration: RedisClientConfiguration(url: other), logger: testLogger("redis"))
             #expect(try await clientDB0.send("EXISTS", "in-db-3") == .integer(0))
             var wrong = url
             wrong.password = "wrong"

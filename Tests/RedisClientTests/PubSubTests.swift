@@ -37,11 +37,14 @@ struct PubSubTests {
                 let shard = try await subscriber.subscribe(to: ["{7}:live"], kind: .shard)
                 #expect(try await client.send("PUBLISH", "user:1", "hello") == .integer(1))
                 #expect(try await client.send("PUBLISH", "room:42", "in room") == .integer(1))
-                #expect(try await client.send("SPUBLISH", "{7}:live", .bytes(ByteBuffer(bytes: [0, 1, 255]))) == .integer(1))
+                #expect(
+                    try await client.send("SPUBLISH", "{7}:live", .bytes(ByteBuffer(bytes: [0, 1, 255]))) == .integer(1)
+                )
 
                 var iterator = plain.makeAsyncIterator()
                 let first = try #require(await iterator.next())
-                #expect(first.channel == "user:1" && first.payload == ByteBuffer(string: "hello") && first.kind == .channel)
+                #expect(
+                    first.channel == "user:1" && first.payload == ByteBuffer(string: "hello") && first.kind == .channel)
                 var patternIterator = pattern.makeAsyncIterator()
                 let second = try #require(await patternIterator.next())
                 #expect(second.pattern == "room:*" && second.channel == "room:42" && second.kind == .pattern)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Finds a TCP port on 127.0.0.1 that nothing listens on right now.
@@ -11,9 +11,9 @@ public enum FreePort {
     /// Binds port 0, reads which port the kernel chose, and closes the socket again.
     public static func find() throws(LocalRedisServerError) -> Int {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw LocalRedisServerError("socket() failed: errno \(errno)") }
         defer { close(fd) }

@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import RedisClient
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why a local `redis-server` could not be started or stopped.
 public struct LocalRedisServerError: Error, CustomStringConvertible {
@@ -48,7 +49,9 @@ public final class LocalRedisServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let port = try FreePort.find()
-            let folder = directory ?? FileManager.default.temporaryDirectory
+            let folder =
+                directory
+                ?? FileManager.default.temporaryDirectory
                 .appendingPathComponent("notify-redis-\(port)-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let server = LocalRedisServer(

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Writes commands and matches replies to them in order (pipelining), on one connection.
 ///
-/// Flushes are coalesced: every write in one event-loop tick goes out in one flush. A reply that takes longer than
+/// The connection flushes (it coalesces writes from many tasks into one flush). A reply that takes longer than
 /// the command timeout fails every command in flight and closes the connection, since later replies could no longer
 /// be matched. On a subscriber connection, pub/sub messages are handed to `onPush` instead of being matched.
 final class RedisChannelHandler: ChannelDuplexHandler {
@@ -20,7 +20,6 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var inFlight = CircularBuffer<InFlight>(initialCapacity: 64)
     private let commandTimeout: TimeAmount
     private let onPush: (@Sendable (RedisPushMessage) -> Void)?
-    private var flushScheduled = false
     private var timeoutCheck: RepeatedTask?
 
     init(commandTimeout: TimeAmount, onPush: (@Sendable (RedisPushMessage) -> Void)? = nil) {
@@ -69,16 +68,6 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.inFlight.append(
             InFlight(request: request, remaining: request.expectedReplies, deadline: .now() + self.commandTimeout))
         context.write(self.wrapOutboundOut(request.bytes), promise: promise)
-        if !self.flushScheduled {
-            self.flushScheduled = true
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
-            // Runs after every write already queued on the loop, so they share one flush (one syscall).
-            context.value.eventLoop.execute {
-                handler.value.flushScheduled = false
-                context.value.flush()
-            }
-        }
     }
 
     // MARK: Inbound
@@ -128,7 +117,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private func checkTimeout(context: ChannelHandlerContext) {
         guard let head = self.inFlight.first, head.deadline < .now() else { return }
-        self.failAll(RedisClientError(.commandTimeout, "no reply within \(self.commandTimeout.nanoseconds / 1_000_000) ms"))
+        self.failAll(
+            RedisClientError(.commandTimeout, "no reply within \(self.commandTimeout.nanoseconds / 1_000_000) ms"))
         context.close(promise: nil)
     }
 

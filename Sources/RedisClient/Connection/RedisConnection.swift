@@ -1,13 +1,22 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One connection to Redis. Many commands may be in flight at once (pipelining); replies come back in order.
 ///
-/// Safe to use from any task: writes hop to the connection's event loop, which coalesces them into one flush.
+/// Safe to use from any task. Requests from all tasks gather in an outbox; one event-loop task writes everything
+/// gathered so far and flushes once, so concurrent callers share syscalls and cost one hop to the loop each
+/// at most.
 public final class RedisConnection: Sendable {
+    private struct Outbox {
+        var requests: [RedisRequest] = []
+        var drainScheduled = false
+    }
+
     /// The NIO channel that owns the socket.
     let channel: any Channel
+    private let outbox = Mutex(Outbox())
 
     private init(channel: any Channel) {
         self.channel = channel
@@ -105,7 +114,7 @@ public final class RedisConnection: Sendable {
 
     func sendFuture(_ command: RedisCommand) -> EventLoopFuture<RedisValue> {
         let promise = self.channel.eventLoop.makePromise(of: RedisValue.self)
-        self.channel.write(RedisRequest(bytes: command.encoded, reply: .single(promise)), promise: nil)
+        self.enqueue(RedisRequest(bytes: command.encoded, reply: .single(promise)))
         return promise.futureResult
     }
 
@@ -117,7 +126,7 @@ public final class RedisConnection: Sendable {
             bytes.writeImmutableBuffer(command.encoded)
         }
         let collector = RedisBatchReplies(expected: commands.count, promise: promise)
-        self.channel.write(RedisRequest(bytes: bytes, reply: .batch(collector)), promise: nil)
+        self.enqueue(RedisRequest(bytes: bytes, reply: .batch(collector)))
         return promise.futureResult
     }
 
@@ -125,8 +134,35 @@ public final class RedisConnection: Sendable {
     func sendFuture(_ command: RedisCommand, replies: Int) -> EventLoopFuture<[RedisValue]> {
         let promise = self.channel.eventLoop.makePromise(of: [RedisValue].self)
         let collector = RedisBatchReplies(expected: replies, promise: promise)
-        self.channel.write(RedisRequest(bytes: command.encoded, reply: .batch(collector)), promise: nil)
+        self.enqueue(RedisRequest(bytes: command.encoded, reply: .batch(collector)))
         return promise.futureResult
+    }
+
+    // MARK: Writing
+
+    private func enqueue(_ request: RedisRequest) {
+        let scheduleDrain = self.outbox.withLock { outbox in
+            outbox.requests.append(request)
+            guard !outbox.drainScheduled else { return false }
+            outbox.drainScheduled = true
+            return true
+        }
+        if scheduleDrain {
+            self.channel.eventLoop.execute { self.drainOutbox() }
+        }
+    }
+
+    /// Writes every request gathered so far, in order, and flushes once. Runs on the event loop.
+    private func drainOutbox() {
+        var requests: [RedisRequest] = []
+        self.outbox.withLock { outbox in
+            swap(&requests, &outbox.requests)
+            outbox.drainScheduled = false
+        }
+        for request in requests {
+            self.channel.write(request, promise: nil)
+        }
+        self.channel.flush()
     }
 
     /// Closes the connection; commands in flight fail with `connectionClosed`.

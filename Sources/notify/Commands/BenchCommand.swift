@@ -38,9 +38,13 @@ struct RedisBenchCommand: AsyncParsableCommand {
         benchOptions.requests = self.requests
         benchOptions.depths = self.depths.split(separator: ",").compactMap { Int($0) }
         benchOptions.runs = max(1, self.runs)
-        guard let deepest = benchOptions.depths.max() else { throw ValidationError("--depths needs at least one number") }
+        guard let deepest = benchOptions.depths.max() else {
+            throw ValidationError("--depths needs at least one number")
+        }
 
-        print("bench redis: \(self.connections) connections, \(self.requests) commands per run, \(benchOptions.runs) runs")
+        print(
+            "bench redis: \(self.connections) connections, \(self.requests) commands per run, \(benchOptions.runs) runs"
+        )
         let rows = try await RedisClientBenchmark(
             url: provision.configuration.url, options: benchOptions, logger: setup.logger
         ).run { print($0) }

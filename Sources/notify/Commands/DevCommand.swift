@@ -32,7 +32,8 @@ struct DevCommand: AsyncParsableCommand {
         let redisURL = provision.configuration.url
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(http.host, port: http.port), serverName: "notify"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(http.host, port: http.port), serverName: "notify"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? http.port
                 let base = "http://\(http.host):\(port)"
@@ -40,12 +41,12 @@ struct DevCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(
                     Data(
                         """
-                    notify dev is running
-                      ops:   \(base)/healthz  \(base)/readyz  \(base)/metrics
-                      redis: \(redisURL)
-                    Press Ctrl-C to stop.
+                        notify dev is running
+                          ops:   \(base)/healthz  \(base)/readyz  \(base)/metrics
+                          redis: \(redisURL)
+                        Press Ctrl-C to stop.
 
-                    """.utf8))
+                        """.utf8))
             },
             logger: logger
         )

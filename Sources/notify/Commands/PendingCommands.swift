@@ -25,7 +25,8 @@ struct PlexerCommand: AsyncParsableCommand {
 }
 
 struct QueueCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Inspect and operate the delay queues.")
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Inspect and operate the delay queues.")
     @OptionGroup var options: GlobalOptions
     func run() async throws { try notYet("queue") }
 }
