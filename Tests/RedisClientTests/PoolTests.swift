@@ -153,3 +153,34 @@ struct PoolTests {
         }
     }
 }
+
+@Suite("Pool health checks")
+struct PoolHealthTests {
+    @Test("run() pings idle connections and drops one that stops answering, without any caller noticing")
+    func healthCheckDropsUnresponsive() async throws {
+        try await withRedisServer { server in
+            let client = makeClient(for: server) {
+                $0.healthCheckIntervalMs = 50
+                $0.commandTimeoutMs = 150
+            }
+            let admin = makeClient(for: server)
+            try await client.send("PING")
+            #expect(client.openConnectionCount == 1)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                // Every client but the admin's stalls: the next health-check PING times out.
+                try await admin.send("CLIENT", "PAUSE", "1000", "ALL")
+                let deadline = ContinuousClock.now + .seconds(5)
+                while client.openConnectionCount != 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(client.openConnectionCount == 0)
+                try await admin.send("CLIENT", "UNPAUSE")
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+                group.cancelAll()
+            }
+            await admin.shutdown()
+            await client.shutdown()
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NotifyTestSupport
+import RedisClient
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `notify` binary as a user runs it: a child process of the test, talked to over real sockets.
+@Suite("notify dev, end to end")
+struct DevCommandTests {
+    /// `.build/<config>/notify`, next to the test bundle.
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notify")
+    }
+
+    @Test("starts its own Redis, serves ops endpoints, and on SIGTERM stops cleanly with its Redis")
+    func devLifecycle() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the notify binary first")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["dev"]
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+        environment["NOTIFY_HTTP_PORT"] = "0"
+        environment["NOTIFY_LOG_LEVEL"] = "warning"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let exited = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        let banner = try await Self.readBanner(from: output.fileHandleForReading)
+        let port = try #require(Self.capture(#"http://127\.0\.0\.1:(\d+)/healthz"#, in: banner).flatMap { Int($0) })
+        let redisURL = try RedisURL(try #require(Self.capture(#"redis: (redis://\S+)"#, in: banner)))
+
+        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            let ready = try await client.get("/readyz")
+            #expect(ready.status == .ok)
+            #expect(String(buffer: ready.body ?? ByteBuffer()).contains(#""redis":"ok""#))
+            let metrics = try await client.get("/metrics")
+            #expect(String(buffer: metrics.body ?? ByteBuffer()).contains("notify_redis_connects_total"))
+        }
+        let redis = RedisClient(
+            configuration: RedisClientConfiguration(url: redisURL, acquireTimeoutMs: 300, connectTimeoutMs: 200),
+            logger: testLogger("redis"))
+        #expect(try await redis.send("PING") == .simpleString("PONG"))
+        await redis.shutdown()
+
+        kill(process.processIdentifier, SIGTERM)
+        var iterator = exited.stream.makeAsyncIterator()
+        #expect(await iterator.next() == 0)
+        let after = RedisClient(
+            configuration: RedisClientConfiguration(url: redisURL, acquireTimeoutMs: 300, connectTimeoutMs: 200),
+            logger: testLogger("redis"))
+        await #expect(throws: RedisClientError.self) { try await after.send("PING") }
+        await after.shutdown()
+    }
+
+    @Test("parts that are not built yet say so and exit with status 2")
+    func pendingParts() async throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["worker"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+        #expect(text.contains("not available yet"))
+    }
+
+    /// Reads stdout until the banner's last line.
+    private static func readBanner(from handle: FileHandle) async throws -> String {
+        let chunks = AsyncStream.makeStream(of: Data.self)
+        handle.readabilityHandler = { file in
+            let data = file.availableData
+            if data.isEmpty { chunks.continuation.finish() } else { chunks.continuation.yield(data) }
+        }
+        defer { handle.readabilityHandler = nil }
+        var text = ""
+        for await chunk in chunks.stream {
+            text += String(decoding: chunk, as: UTF8.self)
+            if text.contains("Press Ctrl-C") { return text }
+        }
+        throw BannerMissing(output: text)
+    }
+
+    private static func capture(_ pattern: String, in text: String) -> String? {
+        guard let regex = try? NSRegularExpression(pattern: pattern),
+            let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+            let range = Range(match.range(at: 1), in: text)
+        else { return nil }
+        return String(text[range])
+    }
+
+    struct BannerMissing: Error {
+        let output: String
+    }
+}
