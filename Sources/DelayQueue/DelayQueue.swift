@@ -1,4 +1,262 @@
-/// The Redis sorted-set delay queue (schedule, cancel, claim with lease, retry, dead letters).
+import Foundation
+import NIOCore
+import NotifyCore
+import RedisClient
+
+/// The Redis sorted-set delay queue: schedule, cancel, claim with a lease, ack, retry, dead letters, stats.
 ///
-/// Filled by its own issue; the target exists so the package layout matches the design.
-public enum DelayQueueModule {}
+/// Each operation is one Lua script on one shard, so it is atomic and ordered with every other operation on that
+/// shard by Redis' single thread: a cancel and a claim of the same job cannot both win. Times come from Redis.
+public struct DelayQueue: Sendable {
+    public let configuration: DelayQueueConfiguration
+    public let shards: ShardMap
+    public let keys: QueueKeys
+    let client: RedisClient
+    let clock: QueueClock
+    let scripts = QueueScripts.shared
+
+    public init(
+        client: RedisClient, configuration: DelayQueueConfiguration = DelayQueueConfiguration(),
+        shards: ShardMap = ShardMap(), clock: QueueClock = .redis
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.shards = shards
+        self.keys = QueueKeys(prefix: configuration.keyPrefix)
+        self.clock = clock
+    }
+
+    /// Loads every script into Redis (optional: calls load them on demand), so readiness can check them.
+    public func prepare() async throws {
+        for script in self.scripts.all {
+            try await self.client.load(script)
+        }
+    }
+
+    // MARK: Producing
+
+    /// Schedules `job` to be due `delayMs` from now (Redis' now). Idempotent per job id.
+    @discardableResult
+    public func schedule(_ job: QueueJob, inMs delayMs: Int) async throws -> ScheduleOutcome {
+        guard delayMs >= 0, delayMs <= self.configuration.maxDelayMs else {
+            throw DelayQueueError(.invalidJob, "delay must be between 0 and \(self.configuration.maxDelayMs) ms")
+        }
+        return try await self.schedule(job, mode: "in", value: Int64(delayMs))
+    }
+
+    /// Schedules `job` to be due at `dueAtMs` (Unix ms). A time in the past is due at once.
+    @discardableResult
+    public func schedule(_ job: QueueJob, atMs dueAtMs: Int64) async throws -> ScheduleOutcome {
+        guard dueAtMs >= 0 else { throw DelayQueueError(.invalidJob, "due time must not be negative") }
+        // A coarse bound (days), so the local clock is good enough here; the due time itself is Redis'.
+        guard dueAtMs <= self.approximateNowMs() + Int64(self.configuration.maxDelayMs) else {
+            throw DelayQueueError(.invalidJob, "due time is more than \(self.configuration.maxDelayMs) ms ahead")
+        }
+        return try await self.schedule(job, mode: "at", value: dueAtMs)
+    }
+
+    private func schedule(_ job: QueueJob, mode: String, value: Int64) async throws -> ScheduleOutcome {
+        try self.validate(job.payload)
+        let shard = self.shards.shard(of: job.id.userID)
+        let reply = try await self.client.eval(
+            self.scripts.schedule,
+            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: job.id.userID)],
+            arguments: [
+                .string(job.id.description), .bytes(job.payload), .string(mode), .integer(Int(value)),
+                .string(self.clock.argument), .string(job.eventID.map { Self.scoreText($0) } ?? ""),
+                .integer(self.configuration.pendingTTLms), .string(self.keys.wakeChannel), .integer(shard),
+            ])
+        guard let parts = reply.array, parts.count == 2, let flag = parts[0].int else {
+            throw DelayQueueError(.unexpectedReply, "schedule returned \(reply.kindDescription)")
+        }
+        if flag == 1, let due = parts[1].int {
+            return .scheduled(dueAtMs: Int64(due))
+        }
+        return .duplicate
+    }
+
+    private func validate(_ payload: ByteBuffer) throws(DelayQueueError) {
+        guard payload.readableBytes > 0 else { throw DelayQueueError(.invalidJob, "payload must not be empty") }
+        guard payload.readableBytes <= self.configuration.maxPayloadBytes else {
+            throw DelayQueueError(
+                .invalidJob,
+                "payload of \(payload.readableBytes) bytes exceeds \(self.configuration.maxPayloadBytes) bytes")
+        }
+    }
+
+    private func approximateNowMs() -> Int64 {
+        if case .manual(let clock) = self.clock { return clock.nowMs }
+        return Int64(Date().timeIntervalSince1970 * 1000)
+    }
+
+    static func scoreText(_ id: StreamID) -> String {
+        String(UInt64(id.score))
+    }
+
+    // MARK: Cancelling
+
+    /// Cancels one job. A job that was waiting is never sent; one already claimed is marked, and its worker drops
+    /// it before the gateway call.
+    @discardableResult
+    public func cancel(_ id: JobID) async throws -> CancelOutcome {
+        let shard = self.shards.shard(of: id.userID)
+        let reply = try await self.client.eval(
+            self.scripts.cancel,
+            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: id.userID)],
+            arguments: [
+                .string(id.description), .string(self.clock.argument), .integer(self.configuration.doneRetentionMs),
+            ])
+        switch reply.string {
+        case "cancelled": return .cancelled
+        case "marked": return .markedClaimed
+        case "done": return .alreadyDone
+        case "unknown": return .unknown
+        default: throw DelayQueueError(.unexpectedReply, "cancel returned \(reply.kindDescription)")
+        }
+    }
+
+    /// Cancels every pending job of `userID` whose event is at or before `eventID` (the app fetched up to there).
+    public func cancelUpTo(userID: String, eventID: StreamID, limit: Int = 10_000) async throws -> CancelSummary {
+        guard JobID.isValidUserID(userID) else { throw DelayQueueError(.invalidJob, "invalid user id") }
+        let shard = self.shards.shard(of: userID)
+        let reply = try await self.client.eval(
+            self.scripts.cancelUpTo,
+            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: userID)],
+            arguments: [
+                .string(Self.scoreText(eventID)), .string(self.clock.argument),
+                .integer(self.configuration.doneRetentionMs), .integer(limit),
+            ])
+        guard let counts = reply.array?.compactMap(\.int), counts.count == 4 else {
+            throw DelayQueueError(.unexpectedReply, "cancelUpTo returned \(reply.kindDescription)")
+        }
+        return CancelSummary(cancelled: counts[0], markedClaimed: counts[1], alreadyDone: counts[2], unknown: counts[3])
+    }
+
+    // MARK: Consuming
+
+    /// Takes back expired leases of `shard`, then leases up to `max` due jobs for ``DelayQueueConfiguration/leaseMs``.
+    public func claim(shard: Int, max: Int) async throws -> ClaimBatch {
+        try self.checkShard(shard)
+        let reply = try await self.client.eval(
+            self.scripts.claim, keys: self.keys.shardKeys(shard),
+            arguments: [
+                .string(self.clock.argument), .integer(max), .integer(self.configuration.leaseMs),
+                .integer(self.configuration.maxAttempts), .integer(self.configuration.doneRetentionMs),
+            ])
+        return try Self.decodeClaim(reply, shard: shard)
+    }
+
+    static func decodeClaim(_ reply: RedisValue, shard: Int) throws -> ClaimBatch {
+        guard let parts = reply.array, parts.count >= 3, (parts.count - 3) % 5 == 0,
+            let now = parts[0].int, let nextDue = parts[1].int, let nextLease = parts[2].int
+        else { throw DelayQueueError(.unexpectedReply, "claim returned \(reply.kindDescription)") }
+        var jobs: [ClaimedJob] = []
+        jobs.reserveCapacity((parts.count - 3) / 5)
+        var index = 3
+        while index < parts.count {
+            guard let idText = parts[index].string, let payload = parts[index + 1].bytes,
+                let attempt = parts[index + 2].int, let token = parts[index + 3].string,
+                let due = parts[index + 4].double
+            else { throw DelayQueueError(.unexpectedReply, "claim returned a malformed job") }
+            jobs.append(
+                ClaimedJob(
+                    id: try JobID(idText), shard: shard, payload: payload, attempt: attempt, leaseToken: token,
+                    dueAtMs: Int64(due), claimedAtMs: Int64(now)))
+            index += 5
+        }
+        return ClaimBatch(
+            jobs: jobs, nowMs: Int64(now), nextDueMs: nextDue < 0 ? nil : Int64(nextDue),
+            nextLeaseDeadlineMs: nextLease < 0 ? nil : Int64(nextLease))
+    }
+
+    /// The job was delivered: it is gone (with a tombstone for late cancels).
+    @discardableResult
+    public func ack(_ job: ClaimedJob) async throws -> SettleOutcome {
+        try await self.settle(job, action: "ack")
+    }
+
+    /// The send failed: try again after `delayMs` (the policy's backoff, or the gateway's Retry-After), or make it a
+    /// dead letter when it was the last attempt.
+    @discardableResult
+    public func retry(_ job: ClaimedJob, afterMs delayMs: Int? = nil, error: String) async throws -> SettleOutcome {
+        let delay = delayMs ?? self.configuration.retryDelayMs(attempt: job.attempt)
+        return try await self.settle(job, action: "retry", milliseconds: max(0, delay), error: error)
+    }
+
+    /// The job can never succeed (e.g. a malformed payload): straight to the dead letters.
+    @discardableResult
+    public func deadLetter(_ job: ClaimedJob, error: String) async throws -> SettleOutcome {
+        try await self.settle(job, action: "dead", error: error)
+    }
+
+    /// Gives an unstarted job back (graceful stop): due at once, and the attempt does not count.
+    @discardableResult
+    public func release(_ job: ClaimedJob) async throws -> SettleOutcome {
+        try await self.settle(job, action: "release")
+    }
+
+    /// Extends the lease of a slow send by ``DelayQueueConfiguration/leaseMs`` from now.
+    @discardableResult
+    public func extendLease(_ job: ClaimedJob) async throws -> SettleOutcome {
+        try await self.settle(job, action: "extend", milliseconds: self.configuration.leaseMs)
+    }
+
+    /// Whether the job may still be sent: not cancelled, and this claim still holds the lease. Workers ask right
+    /// before the gateway call.
+    public func mayProceed(_ job: ClaimedJob) async throws -> Bool {
+        let keys = self.keys.shardKeys(job.shard)
+        let replies = try await self.client.send(batch: [
+            RedisCommand("SISMEMBER", keys[5], .string(job.id.description)),
+            RedisCommand("HGET", keys[3], .string(job.id.description)),
+        ])
+        return replies[0] == .integer(0) && replies[1].string == job.leaseToken
+    }
+
+    private func settle(
+        _ job: ClaimedJob, action: String, milliseconds: Int = 0, error: String = ""
+    ) async throws -> SettleOutcome {
+        let reply = try await self.client.eval(
+            self.scripts.settle,
+            keys: self.keys.shardKeys(job.shard) + [self.keys.pending(shard: job.shard, userID: job.id.userID)],
+            arguments: [
+                .string(job.id.description), .string(job.leaseToken), .string(action), .string(self.clock.argument),
+                .integer(milliseconds), .string(String(error.prefix(1_000))), .integer(self.configuration.maxAttempts),
+                .integer(self.configuration.doneRetentionMs),
+            ])
+        guard let text = reply.string, let outcome = SettleOutcome(rawValue: text) else {
+            throw DelayQueueError(.unexpectedReply, "settle returned \(reply.kindDescription)")
+        }
+        return outcome
+    }
+
+    // MARK: Dead letters
+
+    /// Moves one dead letter back to due now with fresh attempts; `false` if it is not a dead letter.
+    @discardableResult
+    public func replay(_ id: JobID) async throws -> Bool {
+        let shard = self.shards.shard(of: id.userID)
+        let reply = try await self.client.eval(
+            self.scripts.replay, keys: self.keys.shardKeys(shard),
+            arguments: [.string(id.description), .string(self.clock.argument), .integer(1)])
+        return reply.int == 1
+    }
+
+    /// Replays up to `limit` dead letters of every shard; returns how many.
+    @discardableResult
+    public func replayAll(limitPerShard limit: Int = 1_000) async throws -> Int {
+        var total = 0
+        for shard in self.shards.all {
+            let reply = try await self.client.eval(
+                self.scripts.replay, keys: self.keys.shardKeys(shard),
+                arguments: [.string(""), .string(self.clock.argument), .integer(limit)])
+            total += reply.int ?? 0
+        }
+        return total
+    }
+
+    func checkShard(_ shard: Int) throws(DelayQueueError) {
+        guard self.shards.all.contains(shard) else {
+            throw DelayQueueError(.invalidJob, "shard \(shard) is outside 0..<\(self.shards.count)")
+        }
+    }
+}

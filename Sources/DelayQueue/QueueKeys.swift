@@ -1,0 +1,31 @@
+import RedisClient
+
+/// The Redis keys of the delay queue. Every key of shard `s` carries the hash tag `{s}`, the same tag as the
+/// user data of that shard, so each script touches one cluster slot.
+public struct QueueKeys: Sendable {
+    /// Prefix of every key (`dq` by default); lets several deployments share one Redis.
+    public let prefix: String
+
+    public init(prefix: String = "dq") {
+        self.prefix = prefix
+    }
+
+    /// The ten keys of a shard, in the order the scripts expect them.
+    func shardKeys(_ shard: Int) -> [RedisArgument] {
+        let tag = "\(self.prefix):{\(shard)}"
+        return ["due", "job", "lease", "token", "attempts", "cancelled", "dead", "error", "stats", "done"].map {
+            .string("\(tag):\($0)")
+        }
+    }
+
+    /// The user's set of jobs not yet acknowledged, scored by inbox position.
+    func pending(shard: Int, userID: String) -> RedisArgument {
+        .string("\(self.prefix):{\(shard)}:pending:\(userID)")
+    }
+
+    /// Channel on which schedules announce a new earliest job of a shard (payload: `<shard> <due ms>`).
+    public var wakeChannel: String { "\(self.prefix):wake" }
+
+    /// Sorted set of live consumers, scored by heartbeat expiry.
+    var consumers: RedisArgument { .string("\(self.prefix):consumers") }
+}

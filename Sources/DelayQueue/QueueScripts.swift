@@ -1,0 +1,49 @@
+import Foundation
+import RedisClient
+
+/// The queue's Lua scripts, read from the package's `Scripts/*.lua` with the shared prelude prepended.
+struct QueueScripts: Sendable {
+    let schedule: RedisScript
+    let cancel: RedisScript
+    let cancelUpTo: RedisScript
+    let claim: RedisScript
+    let settle: RedisScript
+    let replay: RedisScript
+    let stats: RedisScript
+
+    /// Loaded once per process.
+    static let shared: QueueScripts = {
+        do {
+            return try QueueScripts()
+        } catch {
+            fatalError("the delay queue's Lua scripts are missing from the package resources: \(error)")
+        }
+    }()
+
+    private init() throws {
+        let prelude = try Self.source("common")
+        func script(_ name: String) throws -> RedisScript {
+            RedisScript(prelude + (try Self.source(name)))
+        }
+        self.schedule = try script("schedule")
+        self.cancel = try script("cancel")
+        self.cancelUpTo = try script("cancel_up_to")
+        self.claim = try script("claim")
+        self.settle = try script("settle")
+        self.replay = try script("replay")
+        self.stats = try script("stats")
+    }
+
+    var all: [RedisScript] {
+        [self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats]
+    }
+
+    /// The Lua of the shared prelude and of `schedule`, for scripts of other parts that schedule a job inside
+    /// their own atomic step (ingest).
+    static func source(_ name: String) throws -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts") else {
+            throw DelayQueueError(.unexpectedReply, "script \(name).lua not found")
+        }
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+}
