@@ -10,6 +10,7 @@ struct QueueScripts: Sendable {
     let settle: RedisScript
     let replay: RedisScript
     let stats: RedisScript
+    let heartbeat: RedisScript
 
     /// Loaded once per process.
     static let shared: QueueScripts = {
@@ -32,10 +33,11 @@ struct QueueScripts: Sendable {
         self.settle = try script("settle")
         self.replay = try script("replay")
         self.stats = try script("stats")
+        self.heartbeat = try script("heartbeat")
     }
 
     var all: [RedisScript] {
-        [self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats]
+        [self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats, self.heartbeat]
     }
 
     /// The Lua of the shared prelude and of `schedule`, for scripts of other parts that schedule a job inside

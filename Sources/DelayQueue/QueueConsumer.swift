@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NotifyCore
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+
+/// Claims due jobs from the shards this consumer owns and runs them through a handler with bounded concurrency.
+///
+/// Shards are divided among live consumers (heartbeats with a TTL in Redis, rendezvous hashing); a consumer that
+/// dies loses its shards within ``DelayQueueConfiguration/consumerTTLms`` and its claimed jobs when their leases
+/// expire. The loop sleeps until the earliest due time among its shards (at most
+/// ``DelayQueueConfiguration/maxSleepMs``) and is woken early when a schedule makes an earlier job the head of a
+/// shard, so an idle queue costs about one pipelined claim per consumer per `maxSleepMs`.
+///
+/// On graceful shutdown it stops claiming, lets running jobs finish and settle, and leaves the consumer set so
+/// the others take its shards at once.
+public final class QueueConsumer: Service, Sendable {
+    private struct State {
+        var owned: [Int] = []
+        var running = 0
+    }
+
+    /// This consumer's id in the consumers set.
+    public let id: String
+    private let queue: DelayQueue
+    private let subscriber: RedisSubscriber?
+    private let handler: QueueJobHandler
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wake = WakeSignal()
+    private let handled = Counter(label: "notify_queue_jobs_handled_total")
+    private let dropped = Counter(label: "notify_queue_jobs_dropped_cancelled_total")
+    private let lag = Metrics.Timer(label: "notify_queue_due_to_claim_lag", preferredDisplayUnit: .milliseconds)
+
+    /// - Parameters:
+    ///   - subscriber: where wake-ups arrive (a running ``RedisSubscriber``); without one the consumer relies on
+    ///     its sleep cap alone.
+    public init(
+        queue: DelayQueue, subscriber: RedisSubscriber?, id: String = "consumer-\(UUID().uuidString.prefix(8))",
+        logger: Logger, handler: @escaping QueueJobHandler
+    ) {
+        self.id = id
+        self.queue = queue
+        self.subscriber = subscriber
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// The shards this consumer owns now.
+    public var ownedShards: [Int] { self.state.withLock { $0.owned } }
+
+    public func run() async throws {
+        try await self.heartbeat()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.heartbeatLoop() }
+            if let subscriber = self.subscriber {
+                group.addTask { await self.listenForWakeUps(subscriber) }
+            }
+            await self.claimLoop(jobs: &group)
+            group.cancelAll()
+        }
+        try? await self.leave()
+    }
+
+    // MARK: Membership
+
+    private func heartbeat() async throws {
+        let configuration = self.queue.configuration
+        let reply = try await self.queue.client.eval(
+            self.queue.scripts.heartbeat, keys: [self.queue.keys.consumers],
+            arguments: [
+                .string(self.id), .integer(configuration.consumerTTLms), .string(self.queue.clock.argument), "",
+            ])
+        let members = reply.array?.compactMap(\.string) ?? []
+        let owned = ShardAssignment.shards(
+            of: self.id, among: members.contains(self.id) ? members : members + [self.id],
+            shardCount: self.queue.shards.count)
+        let changed = self.state.withLock { state -> Bool in
+            defer { state.owned = owned }
+            return state.owned != owned
+        }
+        if changed {
+            self.logger.info(
+                "queue shards assigned",
+                metadata: [
+                    "queue.consumer": "\(self.id)", "queue.shards": "\(owned.count)",
+                    "queue.consumers": "\(members.count)",
+                ])
+            self.wake.signal()
+        }
+    }
+
+    private func leave() async throws {
+        _ = try await self.queue.client.eval(
+            self.queue.scripts.heartbeat, keys: [self.queue.keys.consumers],
+            arguments: [.string(self.id), 0, .string(self.queue.clock.argument), "leave"])
+    }
+
+    private func heartbeatLoop() async {
+        let interval = Duration.milliseconds(self.queue.configuration.heartbeatIntervalMs)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            do {
+                try await self.heartbeat()
+            } catch {
+                self.logger.warning("queue heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func listenForWakeUps(_ subscriber: RedisSubscriber) async {
+        do {
+            let wakeUps = try await subscriber.subscribe(to: [self.queue.keys.wakeChannel])
+            await withTaskCancellationHandler {
+                for await message in wakeUps {
+                    let shard = String(buffer: message.payload).split(separator: " ").first.flatMap { Int($0) }
+                    if let shard, self.ownedShards.contains(shard) { self.wake.signal() }
+                }
+            } onCancel: {
+                wakeUps.unsubscribe()
+            }
+        } catch {
+            self.logger.warning(
+                "queue wake-up subscription failed; relying on the sleep cap", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Claiming
+
+    private func claimLoop(jobs group: inout DiscardingTaskGroup) async {
+        let configuration = self.queue.configuration
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                let (owned, free) = self.state.withLock { ($0.owned, configuration.maxConcurrentJobs - $0.running) }
+                var sleepMs = configuration.maxSleepMs
+                if free > 0, !owned.isEmpty {
+                    do {
+                        let perShard = max(1, min(configuration.claimBatch, free / owned.count))
+                        let batches = try await self.claim(shards: owned, perShard: perShard)
+                        for batch in batches {
+                            for job in batch.jobs { self.start(job, in: &group) }
+                            if batch.jobs.count == perShard {
+                                sleepMs = 0  // more may be due right now
+                            } else if let next = [batch.nextDueMs, batch.nextLeaseDeadlineMs].compactMap({ $0 }).min() {
+                                sleepMs = min(sleepMs, Int(max(0, next - batch.nowMs)))
+                            }
+                        }
+                    } catch {
+                        self.logger.warning("queue claim failed", metadata: ["error": "\(error)"])
+                        sleepMs = min(configuration.maxSleepMs, 200)
+                    }
+                }
+                if sleepMs > 0 {
+                    await self.wake.wait(upTo: .milliseconds(sleepMs))
+                }
+            }
+        } onGracefulShutdown: {
+            self.wake.signal()
+        }
+    }
+
+    /// Claims from every owned shard in one pipelined round trip, and drops jobs cancelled in the meantime.
+    private func claim(shards: [Int], perShard: Int) async throws -> [ClaimBatch] {
+        let configuration = self.queue.configuration
+        let calls = shards.map { shard in
+            RedisScriptCall(
+                keys: self.queue.keys.shardKeys(shard),
+                arguments: [
+                    .string(self.queue.clock.argument), .integer(perShard), .integer(configuration.leaseMs),
+                    .integer(configuration.maxAttempts), .integer(configuration.doneRetentionMs),
+                ])
+        }
+        let replies = try await self.queue.client.eval(self.queue.scripts.claim, batch: calls)
+        var batches: [ClaimBatch] = []
+        for (shard, reply) in zip(shards, replies) {
+            let batch = try DelayQueue.decodeClaim(try reply.throwingIfError(), shard: shard)
+            for job in batch.jobs {
+                self.lag.recordMilliseconds(max(0, job.claimedAtMs - job.dueAtMs))
+            }
+            batches.append(batch)
+        }
+        return batches
+    }
+
+    private func start(_ job: ClaimedJob, in group: inout DiscardingTaskGroup) {
+        self.state.withLock { $0.running += 1 }
+        group.addTask {
+            await self.process(job)
+            let wasFull = self.state.withLock { state -> Bool in
+                state.running -= 1
+                return state.running == self.queue.configuration.maxConcurrentJobs - 1
+            }
+            if wasFull { self.wake.signal() }
+        }
+    }
+
+    private func process(_ job: ClaimedJob) async {
+        do {
+            // A job cancelled after the claim is dropped here, before the handler can send it.
+            guard try await self.queue.mayProceed(job) else {
+                try await self.queue.ack(job)
+                self.dropped.increment()
+                return
+            }
+            let result = await self.handler(job, JobControl(queue: self.queue, job: job))
+            switch result {
+            case .done:
+                try await self.queue.ack(job)
+            case .retry(let afterMs, let error):
+                try await self.queue.retry(job, afterMs: afterMs, error: error)
+            case .deadLetter(let error):
+                try await self.queue.deadLetter(job, error: error)
+            }
+            self.handled.increment()
+        } catch {
+            // The lease expires and another claim retries the job: nothing is lost.
+            self.logger.warning(
+                "queue job could not be settled", metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+}

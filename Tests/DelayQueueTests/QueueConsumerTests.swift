@@ -1,0 +1,198 @@
+import DelayQueue
+import Foundation
+import Logging
+import NotifyCore
+import NotifyTestSupport
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// Records what handlers saw, and lets a test await a number of handled jobs.
+final class HandlerLog: Sendable {
+    struct Entry: Sendable {
+        var job: ClaimedJob
+        var consumer: String
+        var startedMs: Int64
+        var endedMs: Int64?
+    }
+
+    private let entries = Mutex<[Entry]>([])
+    private let progress = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func started(_ job: ClaimedJob, by consumer: String) -> Int {
+        self.entries.withLock { entries in
+            entries.append(Entry(job: job, consumer: consumer, startedMs: Self.nowMs()))
+            return entries.count - 1
+        }
+    }
+
+    func ended(_ index: Int) {
+        let count = self.entries.withLock { entries in
+            entries[index].endedMs = Self.nowMs()
+            return entries.count { $0.endedMs != nil }
+        }
+        self.progress.continuation.yield(count)
+    }
+
+    var all: [Entry] { self.entries.withLock { $0 } }
+
+    /// Waits until `count` handlers ended, or fails after `seconds`.
+    func waitForEnded(_ count: Int, seconds: Int = 20) async throws {
+        if self.all.count(where: { $0.endedMs != nil }) >= count { return }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await ended in self.progress.stream where ended >= count { return }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                throw TimedOut(expected: count)
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    struct TimedOut: Error {
+        let expected: Int
+    }
+}
+
+/// A running subscriber for wake-ups, stopped after `body`.
+func withConsumers(
+    _ consumers: [QueueConsumer], subscriber: RedisSubscriber? = nil, _ body: () async throws -> Void
+) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        if let subscriber { group.addTask { try await subscriber.run() } }
+        for consumer in consumers { group.addTask { try await consumer.run() } }
+        try await body()
+        subscriber?.shutdown()
+        group.cancelAll()
+    }
+}
+
+@Suite("Queue consumers")
+struct QueueConsumerTests {
+    static let fast = DelayQueueConfiguration(
+        leaseMs: 500, maxSleepMs: 100, heartbeatIntervalMs: 100, consumerTTLms: 400)
+
+    @Test("3 consumers x 3,000 jobs: every job is handled exactly once, and the shards are split among them")
+    func exactlyOnce() async throws {
+        try await withQueue(configuration: Self.fast, shards: 16, manualClock: false) { queue, _, _, _ in
+            let log = HandlerLog()
+            let consumers = (0..<3).map { index in
+                QueueConsumer(queue: queue, subscriber: nil, id: "c\(index)", logger: testLogger("consumer")) {
+                    job, _ in
+                    let entry = log.started(job, by: "c\(index)")
+                    log.ended(entry)
+                    return .done
+                }
+            }
+            try await withConsumers(consumers) {
+                for index in 0..<3_000 {
+                    try await queue.schedule(try job("x\(index)", for: "user\(index % 211)"), inMs: 0)
+                }
+                try await log.waitForEnded(3_000)
+                let owned = consumers.map { Set($0.ownedShards) }
+                #expect(owned.reduce(0) { $0 + $1.count } == 16)
+                #expect(owned[0].isDisjoint(with: owned[1]) && owned[1].isDisjoint(with: owned[2]))
+            }
+            let ids = log.all.map(\.job.id.description)
+            #expect(ids.count == 3_000 && Set(ids).count == 3_000)
+            #expect(Set(log.all.map(\.consumer)).count == 3)
+            let stats = try await queue.stats().total
+            #expect(stats.counters["acked"] == 3_000 && stats.inFlight == 0 && stats.dueNow == 0)
+        }
+    }
+
+    @Test("a consumer that dies holding jobs loses them to the others after the lease, never concurrently")
+    func crashedConsumer() async throws {
+        try await withQueue(configuration: Self.fast, shards: 8, manualClock: false) { queue, _, client, server in
+            let log = HandlerLog()
+            // The doomed consumer has a client of its own: shutting it down is the crash (no more Redis for it).
+            let doomedClient = makeClient(for: server)
+            let doomedQueue = DelayQueue(client: doomedClient, configuration: queue.configuration, shards: queue.shards)
+            let holding = AsyncStream.makeStream(of: Void.self)
+            let doomed = QueueConsumer(queue: doomedQueue, subscriber: nil, id: "doomed", logger: testLogger("doomed"))
+            {
+                job, _ in
+                let entry = log.started(job, by: "doomed")
+                holding.continuation.yield()
+                try? await Task.sleep(for: .seconds(60))  // stuck in a send until it dies
+                log.ended(entry)
+                return .done
+            }
+            let doomedRun = Task { try await doomed.run() }
+            for index in 0..<40 {
+                try await queue.schedule(try job("j\(index)", for: "user\(index)"), inMs: 0)
+            }
+            var held = 0
+            for await _ in holding.stream {
+                held += 1
+                if held == 40 { break }
+            }
+            await doomedClient.shutdown()
+            doomedRun.cancel()
+            _ = try? await doomedRun.value
+
+            let survivor = QueueConsumer(queue: queue, subscriber: nil, id: "survivor", logger: testLogger("survivor"))
+            {
+                job, _ in
+                let entry = log.started(job, by: "survivor")
+                log.ended(entry)
+                return .done
+            }
+            try await withConsumers([survivor]) {
+                try await log.waitForEnded(80)
+            }
+            let entries = log.all
+            let byDoomed = entries.filter { $0.consumer == "doomed" }
+            let bySurvivor = entries.filter { $0.consumer == "survivor" }
+            #expect(byDoomed.count == 40 && bySurvivor.count == 40)
+            #expect(Set(bySurvivor.map(\.job.id)) == Set(byDoomed.map(\.job.id)))
+            for retried in bySurvivor {
+                #expect(retried.job.attempt == 2)
+                let first = try #require(byDoomed.first { $0.job.id == retried.job.id })
+                #expect(retried.startedMs >= (first.endedMs ?? .max), "job \(retried.job.id) ran twice at once")
+            }
+            _ = client
+        }
+    }
+
+    @Test("graceful shutdown stops claiming, lets running jobs finish and settle, and leaves the consumer set")
+    func gracefulStop() async throws {
+        try await withQueue(configuration: Self.fast, shards: 4, manualClock: false) { queue, _, client, _ in
+            let log = HandlerLog()
+            let started = AsyncStream.makeStream(of: Void.self)
+            let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "graceful", logger: testLogger("c")) {
+                job, _ in
+                let entry = log.started(job, by: "graceful")
+                started.continuation.yield()
+                try? await Task.sleep(for: .milliseconds(300))
+                log.ended(entry)
+                return .done
+            }
+            for index in 0..<5 {
+                try await queue.schedule(try job("g\(index)", for: "user\(index)"), inMs: 0)
+            }
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(services: [consumer], logger: testLogger("group")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var count = 0
+                for await _ in started.stream {
+                    count += 1
+                    if count == 5 { break }
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(log.all.allSatisfy { $0.endedMs != nil })
+            let stats = try await queue.stats().total
+            #expect(stats.counters["acked"] == 5 && stats.inFlight == 0)
+            #expect(try await client.send("ZCARD", .string("\(queue.keys.prefix):consumers")) == .integer(0))
+        }
+    }
+}
