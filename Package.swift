@@ -173,6 +173,8 @@ let package = Package(
         .testTarget(
             name: "NotifyCommandTests",
             dependencies: [
+                "DelayQueue",
+                "NotifyCore",
                 "NotifyTestSupport",
                 "RedisClient",
                 "notify",

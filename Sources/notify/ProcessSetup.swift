@@ -11,9 +11,11 @@ struct ProcessSetup {
     let registry: PrometheusCollectorRegistry
 
     /// Reads the configuration and bootstraps swift-log (stderr) and swift-metrics (Prometheus).
-    static func bootstrap(_ options: GlobalOptions, part: String) async throws -> ProcessSetup {
+    static func bootstrap(
+        _ options: GlobalOptions, part: String, defaultLogLevel: String = "info"
+    ) async throws -> ProcessSetup {
         let config = try await NotifyConfigLoader.reader(filePath: options.config)
-        let levelText = options.logLevel ?? config.string(forKey: "log.level", default: "info")
+        let levelText = options.logLevel ?? config.string(forKey: "log.level", default: defaultLogLevel)
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw NotifyConfigError(
                 "log level '\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")

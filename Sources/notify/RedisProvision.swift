@@ -11,10 +11,20 @@ struct RedisProvision {
     /// Set when we started the server; stop it on exit.
     let localServer: LocalRedisServer?
 
-    static func resolve(config: ConfigReader, startLocalIfUnset: Bool, logger: Logger) async throws -> RedisProvision {
+    /// - Parameters:
+    ///   - startLocalIfUnset: start a redis-server of our own when no URL is configured (`dev`, `bench`).
+    ///   - preferDevServer: when no URL is configured, use the one a running `notify dev` published (ops commands).
+    static func resolve(
+        config: ConfigReader, startLocalIfUnset: Bool, preferDevServer: Bool = false, logger: Logger
+    ) async throws -> RedisProvision {
         let scoped = config.scoped(to: "redis")
         var configuration = try RedisClientConfiguration(config: scoped)
-        guard scoped.string(forKey: "url", isSecret: true) == nil, startLocalIfUnset else {
+        let configured = scoped.string(forKey: "url", isSecret: true) != nil
+        if !configured, preferDevServer, let devURL = DevState.redisURL() {
+            configuration.url = try RedisURL(devURL)
+            logger.notice("using the Redis of the running notify dev", metadata: ["redis.url": "\(configuration.url)"])
+        }
+        guard !configured, startLocalIfUnset else {
             return RedisProvision(configuration: configuration, localServer: nil)
         }
         let server = try await LocalRedisServer.start(extraArguments: ["--appendonly", "yes"])

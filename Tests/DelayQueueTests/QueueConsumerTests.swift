@@ -109,7 +109,11 @@ struct QueueConsumerTests {
 
     @Test("a consumer that dies holding jobs loses them to the others after the lease, never concurrently")
     func crashedConsumer() async throws {
-        try await withQueue(configuration: Self.fast, shards: 8, manualClock: false) { queue, _, client, server in
+        // The lease must outlast the time the doomed consumer needs to start all 40 jobs, even on a loaded machine:
+        // a live worker stuck past its lease would rightly see its own jobs again.
+        var configuration = Self.fast
+        configuration.leaseMs = 2_000
+        try await withQueue(configuration: configuration, shards: 8, manualClock: false) { queue, _, client, server in
             let log = HandlerLog()
             // The doomed consumer has a client of its own: shutting it down is the crash (no more Redis for it).
             let doomedClient = makeClient(for: server)

@@ -1,7 +1,9 @@
+import DelayQueue
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NotifyCore
 import NotifyTestSupport
 import RedisClient
 import Testing
@@ -24,9 +26,12 @@ struct DevCommandTests {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = ["dev"]
+        let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-test-\(UUID())")
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
         environment["NOTIFY_HTTP_PORT"] = "0"
         environment["NOTIFY_LOG_LEVEL"] = "warning"
+        environment["NOTIFY_DEV_STATE_DIR"] = stateDirectory.path
+        environment["NOTIFY_SHARD_COUNT"] = "8"
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -52,11 +57,25 @@ struct DevCommandTests {
             configuration: RedisClientConfiguration(url: redisURL, acquireTimeoutMs: 300, connectTimeoutMs: 200),
             logger: testLogger("redis"))
         #expect(try await redis.send("PING") == .simpleString("PONG"))
+
+        // `notify queue` finds the dev Redis by itself and shows what is queued there.
+        let queue = DelayQueue(client: redis, shards: ShardMap(count: 8))
+        let id = try JobID(notificationID: "n1", userID: "alice")
+        try await queue.schedule(QueueJob(id: id, payload: ByteBuffer(string: "{}")), inMs: 60_000)
+        let statsJSON = try Self.runCommand(["queue", "stats", "--json"], environment: environment)
+        let stats = try JSONDecoder().decode(StatsDocument.self, from: Data(statsJSON.utf8))
+        #expect(stats.total.scheduledLater == 1 && stats.shards.count == 8)
+        #expect(try Self.runCommand(["queue", "peek"], environment: environment).contains("n1/alice"))
+        #expect(
+            try Self.runCommand(["queue", "cancel", "n1/alice"], environment: environment) == "n1/alice: cancelled\n")
+        let table = try Self.runCommand(["queue", "stats"], environment: environment)
+        #expect(table.contains("cancelled=1") && table.contains("scheduled=1"))
         await redis.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
         var iterator = exited.stream.makeAsyncIterator()
         #expect(await iterator.next() == 0)
+        #expect(!FileManager.default.fileExists(atPath: stateDirectory.appendingPathComponent("redis.url").path))
         let after = RedisClient(
             configuration: RedisClientConfiguration(url: redisURL, acquireTimeoutMs: 300, connectTimeoutMs: 200),
             logger: testLogger("redis"))
@@ -77,6 +96,37 @@ struct DevCommandTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 2)
         #expect(text.contains("not available yet"))
+    }
+
+    struct StatsDocument: Decodable {
+        var total: QueueStats
+        var shards: [Shard]
+
+        struct Shard: Decodable {
+            var shard: Int
+        }
+    }
+
+    /// Runs `notify <arguments>` to completion and returns its stdout; throws on a non-zero exit.
+    private static func runCommand(_ arguments: [String], environment: [String: String]) throws -> String {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CommandFailed(arguments: arguments, output: text) }
+        return text
+    }
+
+    struct CommandFailed: Error {
+        let arguments: [String]
+        let output: String
     }
 
     /// Reads stdout until the banner's last line.

@@ -1,3 +1,5 @@
+import Configuration
+
 /// Which shard a user's data lives in: `fnv1a64(userID) mod count`.
 ///
 /// The shard number is the Redis Cluster hash tag of every key of the user (inbox, devices, pending pushes) and of
@@ -27,5 +29,16 @@ public struct ShardMap: Sendable, Hashable {
             hash &*= 0x0000_0100_0000_01b3
         }
         return hash
+    }
+}
+
+extension ShardMap {
+    /// Reads `shardCount` (NOTIFY_SHARD_COUNT, default 64). Fixed per deployment: changing it moves users.
+    public init(config: ConfigReader) throws(NotifyConfigError) {
+        let count = config.int(forKey: "shardCount", default: 64)
+        guard (1...16_384).contains(count) else {
+            throw NotifyConfigError("shardCount \(count) must be between 1 and 16384")
+        }
+        self.init(count: count)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Configuration
+import DelayQueue
 import Foundation
 import Hummingbird
 import Logging
@@ -24,12 +25,19 @@ struct DevCommand: AsyncParsableCommand {
         defer { provision.stop() }
         let redis = RedisClient(configuration: provision.configuration, logger: logger)
         let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
+        let queue = DelayQueue(
+            client: redis, configuration: DelayQueueConfiguration(config: setup.config.scoped(to: "delayQueue")),
+            shards: try ShardMap(config: setup.config))
+        try await queue.prepare()
 
         let router = Router()
         OpsRoutes(registry: setup.registry) {
-            ReadinessReport(checks: [await ReadinessReport.redis(redis)])
+            ReadinessReport(checks: [await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue)])
         }.register(on: router)
         let redisURL = provision.configuration.url
+        // `notify queue …` in another terminal finds this Redis without NOTIFY_REDIS_URL.
+        DevState.publish(redisURL: "\(redisURL)")
+        defer { DevState.clear() }
         let app = Application(
             router: router,
             configuration: ApplicationConfiguration(

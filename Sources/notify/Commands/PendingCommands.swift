@@ -23,10 +23,3 @@ struct PlexerCommand: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     func run() async throws { try notYet("plexer") }
 }
-
-struct QueueCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "queue", abstract: "Inspect and operate the delay queues.")
-    @OptionGroup var options: GlobalOptions
-    func run() async throws { try notYet("queue") }
-}
