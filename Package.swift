@@ -105,6 +105,7 @@ let package = Package(
         .target(
             name: "NotifyBench",
             dependencies: [
+                "DelayQueue",
                 "NotifyCore",
                 "RedisClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -22,7 +22,7 @@ public struct DelayQueue: Sendable {
         self.client = client
         self.configuration = configuration
         self.shards = shards
-        self.keys = QueueKeys(prefix: configuration.keyPrefix)
+        self.keys = QueueKeys(prefix: configuration.keyPrefix, shardCount: shards.count)
         self.clock = clock
     }
 
@@ -38,9 +38,7 @@ public struct DelayQueue: Sendable {
     /// Schedules `job` to be due `delayMs` from now (Redis' now). Idempotent per job id.
     @discardableResult
     public func schedule(_ job: QueueJob, inMs delayMs: Int) async throws -> ScheduleOutcome {
-        guard delayMs >= 0, delayMs <= self.configuration.maxDelayMs else {
-            throw DelayQueueError(.invalidJob, "delay must be between 0 and \(self.configuration.maxDelayMs) ms")
-        }
+        try self.validate(delayMs: delayMs)
         return try await self.schedule(job, mode: "in", value: Int64(delayMs))
     }
 
@@ -56,26 +54,17 @@ public struct DelayQueue: Sendable {
     }
 
     private func schedule(_ job: QueueJob, mode: String, value: Int64) async throws -> ScheduleOutcome {
-        try self.validate(job.payload)
-        let shard = self.shards.shard(of: job.id.userID)
-        let reply = try await self.client.eval(
-            self.scripts.schedule,
-            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: job.id.userID)],
-            arguments: [
-                .string(job.id.description), .bytes(job.payload), .string(mode), .integer(Int(value)),
-                .string(self.clock.argument), .string(job.eventID.map { Self.scoreText($0) } ?? ""),
-                .integer(self.configuration.pendingTTLms), .string(self.keys.wakeChannel), .integer(shard),
-            ])
-        guard let parts = reply.array, parts.count == 2, let flag = parts[0].int else {
-            throw DelayQueueError(.unexpectedReply, "schedule returned \(reply.kindDescription)")
-        }
-        if flag == 1, let due = parts[1].int {
-            return .scheduled(dueAtMs: Int64(due))
-        }
-        return .duplicate
+        try self.validatePayload(job.payload)
+        return try await self.scheduleValidated([(job, mode, value)])[0]
     }
 
-    private func validate(_ payload: ByteBuffer) throws(DelayQueueError) {
+    func validate(delayMs: Int) throws(DelayQueueError) {
+        guard delayMs >= 0, delayMs <= self.configuration.maxDelayMs else {
+            throw DelayQueueError(.invalidJob, "delay must be between 0 and \(self.configuration.maxDelayMs) ms")
+        }
+    }
+
+    func validatePayload(_ payload: ByteBuffer) throws(DelayQueueError) {
         guard payload.readableBytes > 0 else { throw DelayQueueError(.invalidJob, "payload must not be empty") }
         guard payload.readableBytes <= self.configuration.maxPayloadBytes else {
             throw DelayQueueError(
@@ -99,20 +88,7 @@ public struct DelayQueue: Sendable {
     /// it before the gateway call.
     @discardableResult
     public func cancel(_ id: JobID) async throws -> CancelOutcome {
-        let shard = self.shards.shard(of: id.userID)
-        let reply = try await self.client.eval(
-            self.scripts.cancel,
-            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: id.userID)],
-            arguments: [
-                .string(id.description), .string(self.clock.argument), .integer(self.configuration.doneRetentionMs),
-            ])
-        switch reply.string {
-        case "cancelled": return .cancelled
-        case "marked": return .markedClaimed
-        case "done": return .alreadyDone
-        case "unknown": return .unknown
-        default: throw DelayQueueError(.unexpectedReply, "cancel returned \(reply.kindDescription)")
-        }
+        try await self.cancel(batch: [id])[0]
     }
 
     /// Cancels every pending job of `userID` whose event is at or before `eventID` (the app fetched up to there).
@@ -165,7 +141,7 @@ public struct DelayQueue: Sendable {
             index += 5
         }
         return ClaimBatch(
-            jobs: jobs, nowMs: Int64(now), nextDueMs: nextDue < 0 ? nil : Int64(nextDue),
+            shard: shard, jobs: jobs, nowMs: Int64(now), nextDueMs: nextDue < 0 ? nil : Int64(nextDue),
             nextLeaseDeadlineMs: nextLease < 0 ? nil : Int64(nextLease))
     }
 

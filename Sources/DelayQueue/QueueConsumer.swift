@@ -139,9 +139,9 @@ public final class QueueConsumer: Service, Sendable {
                 if free > 0, !owned.isEmpty {
                     do {
                         let perShard = max(1, min(configuration.claimBatch, free / owned.count))
-                        let batches = try await self.claim(shards: owned, perShard: perShard)
+                        let (batches, dropped) = try await self.claim(shards: owned, perShard: perShard)
                         for batch in batches {
-                            for job in batch.jobs { self.start(job, in: &group) }
+                            for job in batch.jobs where !dropped.contains(job.id) { self.start(job, in: &group) }
                             if batch.jobs.count == perShard {
                                 sleepMs = 0  // more may be due right now
                             } else if let next = [batch.nextDueMs, batch.nextLeaseDeadlineMs].compactMap({ $0 }).min() {
@@ -162,8 +162,9 @@ public final class QueueConsumer: Service, Sendable {
         }
     }
 
-    /// Claims from every owned shard in one pipelined round trip, and drops jobs cancelled in the meantime.
-    private func claim(shards: [Int], perShard: Int) async throws -> [ClaimBatch] {
+    /// Claims from every owned shard in one pipelined round trip, then drops the jobs cancelled since (one
+    /// SMISMEMBER per shard, pipelined), so a job cancelled after its claim never reaches the handler.
+    private func claim(shards: [Int], perShard: Int) async throws -> (batches: [ClaimBatch], dropped: Set<JobID>) {
         let configuration = self.queue.configuration
         let calls = shards.map { shard in
             RedisScriptCall(
@@ -182,7 +183,26 @@ public final class QueueConsumer: Service, Sendable {
             }
             batches.append(batch)
         }
-        return batches
+        let claimed = batches.filter { !$0.jobs.isEmpty }
+        guard !claimed.isEmpty else { return (batches, []) }
+        let checks = claimed.map { batch in
+            RedisCommand(
+                "SMISMEMBER",
+                [self.queue.keys.shardKeys(batch.shard)[5]] + batch.jobs.map { .string($0.id.description) })
+        }
+        let flags = try await self.queue.client.send(batch: checks)
+        var cancelled: [ClaimedJob] = []
+        for (batch, reply) in zip(claimed, flags) {
+            let marks = try reply.throwingIfError().array ?? []
+            for (job, mark) in zip(batch.jobs, marks) where mark == .integer(1) {
+                cancelled.append(job)
+            }
+        }
+        for job in cancelled {
+            try await self.queue.ack(job)
+            self.dropped.increment()
+        }
+        return (batches, Set(cancelled.map(\.id)))
     }
 
     private func start(_ job: ClaimedJob, in group: inout DiscardingTaskGroup) {
@@ -199,12 +219,6 @@ public final class QueueConsumer: Service, Sendable {
 
     private func process(_ job: ClaimedJob) async {
         do {
-            // A job cancelled after the claim is dropped here, before the handler can send it.
-            guard try await self.queue.mayProceed(job) else {
-                try await self.queue.ack(job)
-                self.dropped.increment()
-                return
-            }
             let result = await self.handler(job, JobControl(queue: self.queue, job: job))
             switch result {
             case .done:

@@ -77,6 +77,7 @@ public enum SettleOutcome: String, Sendable, Hashable {
 
 /// One claim call's result.
 public struct ClaimBatch: Sendable {
+    public var shard: Int
     public var jobs: [ClaimedJob]
     /// Redis' now when claimed.
     public var nowMs: Int64

@@ -1,3 +1,4 @@
+import NIOCore
 import RedisClient
 
 /// The Redis keys of the delay queue. Every key of shard `s` carries the hash tag `{s}`, the same tag as the
@@ -5,16 +6,23 @@ import RedisClient
 public struct QueueKeys: Sendable {
     /// Prefix of every key (`dq` by default); lets several deployments share one Redis.
     public let prefix: String
+    /// The keys of every shard, built once: they go with every script call.
+    private let cached: [[RedisArgument]]
 
-    public init(prefix: String = "dq") {
+    public init(prefix: String = "dq", shardCount: Int = 64) {
         self.prefix = prefix
+        self.cached = (0..<shardCount).map { Self.makeShardKeys(prefix: prefix, shard: $0) }
     }
 
     /// The ten keys of a shard, in the order the scripts expect them.
     func shardKeys(_ shard: Int) -> [RedisArgument] {
-        let tag = "\(self.prefix):{\(shard)}"
+        shard < self.cached.count ? self.cached[shard] : Self.makeShardKeys(prefix: self.prefix, shard: shard)
+    }
+
+    private static func makeShardKeys(prefix: String, shard: Int) -> [RedisArgument] {
+        let tag = "\(prefix):{\(shard)}"
         return ["due", "job", "lease", "token", "attempts", "cancelled", "dead", "error", "stats", "done"].map {
-            .string("\(tag):\($0)")
+            .bytes(ByteBuffer(string: "\(tag):\($0)"))
         }
     }
 

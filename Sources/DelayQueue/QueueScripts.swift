@@ -23,14 +23,15 @@ struct QueueScripts: Sendable {
 
     private init() throws {
         let prelude = try Self.source("common")
-        func script(_ name: String) throws -> RedisScript {
-            RedisScript(prelude + (try Self.source(name)))
+        let lifecycle = try Self.source("lifecycle")
+        func script(_ name: String, finishesJobs: Bool = false) throws -> RedisScript {
+            RedisScript(prelude + (finishesJobs ? lifecycle : "") + (try Self.source(name)))
         }
         self.schedule = try script("schedule")
         self.cancel = try script("cancel")
-        self.cancelUpTo = try script("cancel_up_to")
-        self.claim = try script("claim")
-        self.settle = try script("settle")
+        self.cancelUpTo = try script("cancel_up_to", finishesJobs: true)
+        self.claim = try script("claim", finishesJobs: true)
+        self.settle = try script("settle", finishesJobs: true)
         self.replay = try script("replay")
         self.stats = try script("stats")
         self.heartbeat = try script("heartbeat")

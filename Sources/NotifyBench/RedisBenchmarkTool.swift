@@ -9,10 +9,12 @@ struct RedisBenchmarkTool {
     var requests: Int
 
     /// Runs one command at pipeline depth `depth` and returns requests per second.
-    func run(depth: Int, command: [String]) throws -> Double {
+    ///
+    /// - Parameter keyspace: range of `__rand_int__` (redis-benchmark's `-r`).
+    func run(depth: Int, command: [String], keyspace: Int = 100_000_000) throws -> Double {
         var arguments = [
             "-h", self.url.host, "-p", "\(self.url.port)", "-c", "\(self.connections)", "-n", "\(self.requests)",
-            "-P", "\(depth)", "-r", "100000000", "--csv",
+            "-P", "\(depth)", "-r", "\(keyspace)", "--csv",
         ]
         if self.url.database != 0 { arguments += ["--dbnum", "\(self.url.database)"] }
         if let user = self.url.user { arguments += ["--user", user] }

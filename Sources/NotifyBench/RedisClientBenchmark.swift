@@ -99,8 +99,7 @@ public struct RedisClientBenchmark: Sendable {
         try await self.drive(client: client, command: command, depth: depth, perWorker: perWorker, tag: "m")
         let elapsed = ContinuousClock.now - start
         await client.shutdown()
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(perWorker * connections) / seconds
+        return Double(perWorker * connections) / elapsed.seconds
     }
 
     private func drive(client: RedisClient, command: String, depth: Int, perWorker: Int, tag: String) async throws {

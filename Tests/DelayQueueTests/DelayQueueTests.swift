@@ -203,3 +203,28 @@ struct DelayQueueTests {
         }
     }
 }
+
+@Suite("Delay queue batches")
+struct DelayQueueBatchTests {
+    @Test("batches group by shard but answer in input order, duplicates included")
+    func batchOrder() async throws {
+        try await withQueue(shards: 4) { queue, clock, _, _ in
+            var jobs: [(job: QueueJob, delayMs: Int)] = []
+            for index in 0..<600 {
+                jobs.append((try job("b\(index)", for: "user\(index % 13)"), index))
+            }
+            jobs.append((try job("b3", for: "user3"), 5))  // the same job again, in the same batch
+            let outcomes = try await queue.schedule(batch: jobs)
+            #expect(outcomes.count == 601)
+            for index in 0..<600 {
+                #expect(outcomes[index] == .scheduled(dueAtMs: clock.nowMs + Int64(index)))
+            }
+            #expect(outcomes[600] == .duplicate)
+            let ids = try (0..<600).map { try JobID(notificationID: "b\($0)", userID: "user\($0 % 13)") }
+            let cancelled = try await queue.cancel(batch: ids + [try JobID("b0/user0"), try JobID("zz/user1")])
+            #expect(cancelled[0..<600].allSatisfy { $0 == .cancelled })
+            #expect(cancelled[600] == .alreadyDone && cancelled[601] == .unknown)
+            #expect(try await queue.stats().total.counters["cancelled"] == 600)
+        }
+    }
+}

@@ -199,4 +199,29 @@ struct QueueConsumerTests {
             #expect(try await client.send("ZCARD", .string("\(queue.keys.prefix):consumers")) == .integer(0))
         }
     }
+
+    @Test("a job cancelled while its handler works is not sent: mayProceed turns false before the gateway call")
+    func cancelledWhileHandling() async throws {
+        try await withQueue(configuration: Self.fast, shards: 4, manualClock: false) { queue, _, _, _ in
+            let inHandler = AsyncStream.makeStream(of: Void.self)
+            let proceed = AsyncStream.makeStream(of: Void.self)
+            let decisions = AsyncStream.makeStream(of: Bool.self)
+            let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "sender", logger: testLogger("c")) {
+                _, control in
+                inHandler.continuation.yield()
+                for await _ in proceed.stream { break }
+                let mayProceed = (try? await control.mayProceed()) ?? false
+                decisions.continuation.yield(mayProceed)
+                return .done
+            }
+            try await queue.schedule(try job("late-ack"), inMs: 0)
+            try await withConsumers([consumer]) { () async throws in
+                for await _ in inHandler.stream { break }
+                #expect(try await queue.cancel(try JobID("late-ack/alice")) == .markedClaimed)
+                proceed.continuation.yield()
+                var iterator = decisions.stream.makeAsyncIterator()
+                #expect(await iterator.next() == false)
+            }
+        }
+    }
 }

@@ -1,28 +1,44 @@
--- ARGV: jobId, payload, mode ('in' | 'at'), delay or due time in ms, now, pending score ('' = none),
---       pending TTL ms, wake channel, shard
-local id, payload, mode = ARGV[1], ARGV[2], ARGV[3]
-local now = now_ms(ARGV[5])
-local due = tonumber(ARGV[4])
-if mode == 'in' then due = now + due end
-
-if redis.call('HEXISTS', K_JOB, id) == 1 then
-    count('duplicates')
-    return {0, 'exists'}
+-- Schedules one or more jobs of ONE shard in one call (the caller groups jobs by shard).
+-- KEYS[11...]: the pending sets of the jobs that have an inbox event, in job order.
+-- ARGV: now, pending TTL ms, wake channel, shard, then per job: id, payload, mode ('in' | 'at'), delay or due ms,
+--       pending score ('' = no event, and no pending key).
+-- Returns per job: due time (ms) when scheduled, -1 when it already exists, -2 when it finished recently.
+local now, pendingTTL = now_ms(ARGV[1]), ARGV[2]
+local out, scheduled, duplicates, earliest = {}, 0, 0, nil
+local checkDone = redis.call('EXISTS', K_DONE) == 1
+local head = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')[2]
+local job, pendingKey = 0, 10
+for i = 5, #ARGV, 5 do
+    job = job + 1
+    local id, payload, mode, value, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+    local pending = nil
+    if score ~= '' then
+        pendingKey = pendingKey + 1
+        pending = KEYS[pendingKey]
+    end
+    local due = value
+    if mode == 'in' then due = now + value end
+    if checkDone and redis.call('ZSCORE', K_DONE, id) then
+        duplicates = duplicates + 1
+        out[job] = -2
+    elseif redis.call('HSETNX', K_JOB, id, payload) == 0 then
+        duplicates = duplicates + 1
+        out[job] = -1
+    else
+        redis.call('ZADD', K_DUE, due, id)
+        if pending then
+            redis.call('ZADD', pending, score, id)
+            redis.call('PEXPIRE', pending, pendingTTL)
+        end
+        scheduled = scheduled + 1
+        out[job] = due
+        if earliest == nil or due < earliest then earliest = due end
+    end
 end
-if redis.call('ZSCORE', K_DONE, id) then
-    count('duplicates')
-    return {0, 'done'}
+if scheduled > 0 then count('scheduled', scheduled) end
+if duplicates > 0 then count('duplicates', duplicates) end
+-- Wake sleeping consumers only when the shard's earliest job got earlier: they sleep until the old head.
+if earliest ~= nil and (head == nil or earliest < tonumber(head)) then
+    redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. earliest)
 end
-redis.call('HSET', K_JOB, id, payload)
-redis.call('ZADD', K_DUE, due, id)
-if ARGV[6] ~= '' and K_PENDING then
-    redis.call('ZADD', K_PENDING, ARGV[6], id)
-    redis.call('PEXPIRE', K_PENDING, ARGV[7])
-end
-count('scheduled')
--- Wake sleeping consumers only when this job is the new head of the shard: they sleep until the old head.
-local head = redis.call('ZRANGE', K_DUE, 0, 0)
-if head[1] == id then
-    redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. due)
-end
-return {1, due}
+return out

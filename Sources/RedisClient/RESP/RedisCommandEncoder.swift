@@ -1,7 +1,10 @@
 import CHiredis
 import NIOCore
 
-/// Encodes commands into RESP with hiredis' `redisFormatCommandArgv`.
+/// Encodes commands into RESP with hiredis' `redisFormatSdsCommandArgv`.
+///
+/// The sds variant, because `redisFormatCommandArgv` formats every length with `sprintf`, which showed up as the
+/// client's largest single cost for commands with many arguments (scripts with keys and arguments).
 enum RedisCommandEncoder {
     /// Encodes one command. Arguments are passed to hiredis with explicit lengths, so NUL bytes are kept.
     static func encode(name: String, arguments: [RedisArgument]) -> ByteBuffer {
@@ -28,8 +31,8 @@ enum RedisCommandEncoder {
                         lengths[index] = ends[index] - start
                         start = ends[index]
                     }
-                    var target: UnsafeMutablePointer<CChar>? = nil
-                    let length = redisFormatCommandArgv(
+                    var target: sds? = nil
+                    let length = redisFormatSdsCommandArgv(
                         &target,
                         Int32(count),
                         argv.baseAddress,
@@ -39,7 +42,7 @@ enum RedisCommandEncoder {
                         // Only an allocation failure makes hiredis fail here.
                         fatalError("hiredis could not format a command (out of memory)")
                     }
-                    defer { redisFreeCommand(target) }
+                    defer { redisFreeSdsCommand(target) }
                     var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
                     buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(length)))
                     return buffer

@@ -72,7 +72,7 @@ extension RedisValue {
 
     /// Throws ``RedisClientError/Code-swift.enum/errorReply`` if this is an error reply; returns `self` otherwise.
     @discardableResult
-    public func throwingIfError() throws(RedisClientError) -> RedisValue {
+    public func throwingIfError() throws -> RedisValue {
         if case .error(let message) = self {
             throw RedisClientError(.errorReply, message)
         }
@@ -81,7 +81,7 @@ extension RedisValue {
 
     /// Decodes the value with a helper, throwing ``RedisClientError/Code-swift.enum/unexpectedReply`` if it does
     /// not fit.
-    public func decode<T>(_ transform: (RedisValue) -> T?, as type: T.Type = T.self) throws(RedisClientError) -> T {
+    public func decode<T>(_ transform: (RedisValue) -> T?, as type: T.Type = T.self) throws -> T {
         try self.throwingIfError()
         guard let value = transform(self) else {
             throw RedisClientError(.unexpectedReply, "expected \(T.self), got \(self.kindDescription)")
