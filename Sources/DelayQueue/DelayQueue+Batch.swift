@@ -21,7 +21,7 @@ extension DelayQueue {
         let calls = groups.map { group in
             var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
-                .string(self.clock.argument), .integer(self.configuration.pendingTTLms),
+                .string(self.clock.argument), .integer(self.configuration.pendingTtlMs),
                 .string(self.keys.wakeChannel), .integer(group.shard),
             ]
             for index in group.indices {

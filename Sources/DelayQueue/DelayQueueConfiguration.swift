@@ -19,7 +19,7 @@ public struct DelayQueueConfiguration: Sendable {
     /// no-op; 0 turns tombstones off.
     public var doneRetentionMs: Int
     /// Expiry of a user's pending set, renewed by every schedule.
-    public var pendingTTLms: Int
+    public var pendingTtlMs: Int
     /// Jobs claimed per shard and call.
     public var claimBatch: Int
     /// Jobs a consumer runs at once.
@@ -29,7 +29,7 @@ public struct DelayQueueConfiguration: Sendable {
     /// How often a consumer renews its heartbeat (and re-reads who else is alive).
     public var heartbeatIntervalMs: Int
     /// After this long without a heartbeat, a consumer's shards go to the others.
-    public var consumerTTLms: Int
+    public var consumerTtlMs: Int
 
     public init(
         keyPrefix: String = "dq",
@@ -40,12 +40,12 @@ public struct DelayQueueConfiguration: Sendable {
         maxPayloadBytes: Int = 64 * 1024,
         maxDelayMs: Int = 30 * 24 * 3_600_000,
         doneRetentionMs: Int = 600_000,
-        pendingTTLms: Int = 7 * 24 * 3_600_000,
+        pendingTtlMs: Int = 7 * 24 * 3_600_000,
         claimBatch: Int = 64,
         maxConcurrentJobs: Int = 256,
         maxSleepMs: Int = 1_000,
         heartbeatIntervalMs: Int = 1_000,
-        consumerTTLms: Int = 5_000
+        consumerTtlMs: Int = 5_000
     ) {
         self.keyPrefix = keyPrefix
         self.leaseMs = leaseMs
@@ -55,12 +55,12 @@ public struct DelayQueueConfiguration: Sendable {
         self.maxPayloadBytes = maxPayloadBytes
         self.maxDelayMs = maxDelayMs
         self.doneRetentionMs = doneRetentionMs
-        self.pendingTTLms = pendingTTLms
+        self.pendingTtlMs = pendingTtlMs
         self.claimBatch = claimBatch
         self.maxConcurrentJobs = maxConcurrentJobs
         self.maxSleepMs = maxSleepMs
         self.heartbeatIntervalMs = heartbeatIntervalMs
-        self.consumerTTLms = consumerTTLms
+        self.consumerTtlMs = consumerTtlMs
     }
 
     /// Reads the settings from `config` (scoped to `delayQueue`), with the defaults above.
@@ -75,12 +75,12 @@ public struct DelayQueueConfiguration: Sendable {
             maxPayloadBytes: config.int(forKey: "maxPayloadBytes", default: d.maxPayloadBytes),
             maxDelayMs: config.int(forKey: "maxDelayMs", default: d.maxDelayMs),
             doneRetentionMs: config.int(forKey: "doneRetentionMs", default: d.doneRetentionMs),
-            pendingTTLms: config.int(forKey: "pendingTTLms", default: d.pendingTTLms),
+            pendingTtlMs: config.int(forKey: "pendingTtlMs", default: d.pendingTtlMs),
             claimBatch: config.int(forKey: "claimBatch", default: d.claimBatch),
             maxConcurrentJobs: config.int(forKey: "maxConcurrentJobs", default: d.maxConcurrentJobs),
             maxSleepMs: config.int(forKey: "maxSleepMs", default: d.maxSleepMs),
             heartbeatIntervalMs: config.int(forKey: "heartbeatIntervalMs", default: d.heartbeatIntervalMs),
-            consumerTTLms: config.int(forKey: "consumerTTLms", default: d.consumerTTLms)
+            consumerTtlMs: config.int(forKey: "consumerTtlMs", default: d.consumerTtlMs)
         )
     }
 

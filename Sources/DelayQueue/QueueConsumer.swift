@@ -10,7 +10,7 @@ import Synchronization
 /// Claims due jobs from the shards this consumer owns and runs them through a handler with bounded concurrency.
 ///
 /// Shards are divided among live consumers (heartbeats with a TTL in Redis, rendezvous hashing); a consumer that
-/// dies loses its shards within ``DelayQueueConfiguration/consumerTTLms`` and its claimed jobs when their leases
+/// dies loses its shards within ``DelayQueueConfiguration/consumerTtlMs`` and its claimed jobs when their leases
 /// expire. The loop sleeps until the earliest due time among its shards (at most
 /// ``DelayQueueConfiguration/maxSleepMs``) and is woken early when a schedule makes an earlier job the head of a
 /// shard, so an idle queue costs about one pipelined claim per consumer per `maxSleepMs`.
@@ -72,7 +72,7 @@ public final class QueueConsumer: Service, Sendable {
         let reply = try await self.queue.client.eval(
             self.queue.scripts.heartbeat, keys: [self.queue.keys.consumers],
             arguments: [
-                .string(self.id), .integer(configuration.consumerTTLms), .string(self.queue.clock.argument), "",
+                .string(self.id), .integer(configuration.consumerTtlMs), .string(self.queue.clock.argument), "",
             ])
         let members = reply.array?.compactMap(\.string) ?? []
         let owned = ShardAssignment.shards(

@@ -78,17 +78,10 @@ public struct QueueBenchmark: Sendable {
     }
 
     private func measureOnce() async throws -> Report {
-        let client = RedisClient(
+        try await RedisClient(
             configuration: RedisClientConfiguration(url: self.url, maxConnections: self.options.workers),
-            logger: self.logger)
-        do {
-            let report = try await self.measure(client: client)
-            await client.shutdown()
-            return report
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+            logger: self.logger
+        ).closing { try await self.measure(client: $0) }
     }
 
     private func measure(client: RedisClient) async throws -> Report {

@@ -43,15 +43,8 @@ public struct RedisClientBenchmark: Sendable {
     public func run(progress: (String) -> Void) async throws -> [Row] {
         let tool = RedisBenchmarkTool(
             url: self.url, connections: self.options.connections, requests: self.options.requests)
-        let admin = RedisClient(configuration: RedisClientConfiguration(url: self.url), logger: self.logger)
-        do {
-            let rows = try await self.measureAll(admin: admin, tool: tool, progress: progress)
-            await admin.shutdown()
-            return rows
-        } catch {
-            await admin.shutdown()
-            throw error
-        }
+        return try await RedisClient(configuration: RedisClientConfiguration(url: self.url), logger: self.logger)
+            .closing { try await self.measureAll(admin: $0, tool: tool, progress: progress) }
     }
 
     private func measureAll(admin: RedisClient, tool: RedisBenchmarkTool, progress: (String) -> Void) async throws

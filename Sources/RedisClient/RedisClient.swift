@@ -44,6 +44,20 @@ public final class RedisClient: Service, Sendable {
         await self.pool.shutdown()
     }
 
+    /// Runs `body` with this client, then shuts it down, also when `body` throws: for short-lived clients
+    /// (commands, benchmarks, tests) that do not run as a service.
+    public func closing<T>(_ body: (RedisClient) async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body(self)
+        } catch {
+            await self.shutdown()
+            throw error
+        }
+        await self.shutdown()
+        return result
+    }
+
     // MARK: Commands
 
     /// Sends one command. Throws ``RedisClientError`` (code `errorReply` when Redis answers with an error).

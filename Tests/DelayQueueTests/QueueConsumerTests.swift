@@ -76,7 +76,7 @@ func withConsumers(
 @Suite("Queue consumers")
 struct QueueConsumerTests {
     static let fast = DelayQueueConfiguration(
-        leaseMs: 500, maxSleepMs: 100, heartbeatIntervalMs: 100, consumerTTLms: 400)
+        leaseMs: 500, maxSleepMs: 100, heartbeatIntervalMs: 100, consumerTtlMs: 400)
 
     @Test("3 consumers x 3,000 jobs: every job is handled exactly once, and the shards are split among them")
     func exactlyOnce() async throws {

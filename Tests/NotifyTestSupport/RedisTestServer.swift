@@ -23,15 +23,7 @@ public func withRedisClient<T>(
     _ body: (RedisClient, LocalRedisServer) async throws -> T
 ) async throws -> T {
     try await withRedisServer(arguments: arguments) { server in
-        let client = makeClient(for: server, configure: configure)
-        do {
-            let result = try await body(client, server)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+        try await makeClient(for: server, configure: configure).closing { try await body($0, server) }
     }
 }
 

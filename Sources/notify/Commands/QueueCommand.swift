@@ -34,20 +34,10 @@ struct QueueSession {
         return QueueSession(queue: queue, client: client)
     }
 
-    func close() async {
-        await self.client.shutdown()
-    }
-
     /// Runs `body` and closes the session, also when `body` throws.
     static func with(_ options: GlobalOptions, _ body: (DelayQueue) async throws -> Void) async throws {
         let session = try await Self.open(options)
-        do {
-            try await body(session.queue)
-            await session.close()
-        } catch {
-            await session.close()
-            throw error
-        }
+        try await session.client.closing { _ in try await body(session.queue) }
     }
 }
 
