@@ -182,8 +182,8 @@ public struct DelayQueue: Sendable {
     public func mayProceed(_ job: ClaimedJob) async throws -> Bool {
         let keys = self.keys.shardKeys(job.shard)
         let replies = try await self.client.send(batch: [
-            RedisCommand("SISMEMBER", keys[5], .string(job.id.description)),
-            RedisCommand("HGET", keys[3], .string(job.id.description)),
+            RedisCommand("SISMEMBER", keys[QueueKeys.cancelledIndex], .string(job.id.description)),
+            RedisCommand("HGET", keys[1], .string("\(job.id)|t")),
         ])
         return replies[0] == .integer(0) && replies[1].string == job.leaseToken
     }
@@ -193,7 +193,7 @@ public struct DelayQueue: Sendable {
     ) async throws -> SettleOutcome {
         let reply = try await self.client.eval(
             self.scripts.settle,
-            keys: self.keys.shardKeys(job.shard) + [self.keys.pending(shard: job.shard, userID: job.id.userID)],
+            keys: self.keys.shardKeys(job.shard),
             arguments: [
                 .string(job.id.description), .string(job.leaseToken), .string(action), .string(self.clock.argument),
                 .integer(milliseconds), .string(String(error.prefix(1_000))), .integer(self.configuration.maxAttempts),

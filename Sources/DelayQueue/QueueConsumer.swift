@@ -188,7 +188,8 @@ public final class QueueConsumer: Service, Sendable {
         let checks = claimed.map { batch in
             RedisCommand(
                 "SMISMEMBER",
-                [self.queue.keys.shardKeys(batch.shard)[5]] + batch.jobs.map { .string($0.id.description) })
+                [self.queue.keys.shardKeys(batch.shard)[QueueKeys.cancelledIndex]]
+                    + batch.jobs.map { .string($0.id.description) })
         }
         let flags = try await self.queue.client.send(batch: checks)
         var cancelled: [ClaimedJob] = []

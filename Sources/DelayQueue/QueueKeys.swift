@@ -14,19 +14,24 @@ public struct QueueKeys: Sendable {
         self.cached = (0..<shardCount).map { Self.makeShardKeys(prefix: prefix, shard: $0) }
     }
 
-    /// The ten keys of a shard, in the order the scripts expect them.
+    /// The seven keys of a shard, in the order the scripts expect them (see `Scripts/common.lua`).
     func shardKeys(_ shard: Int) -> [RedisArgument] {
         shard < self.cached.count ? self.cached[shard] : Self.makeShardKeys(prefix: self.prefix, shard: shard)
     }
 
     private static func makeShardKeys(prefix: String, shard: Int) -> [RedisArgument] {
         let tag = "\(prefix):{\(shard)}"
-        return ["due", "job", "lease", "token", "attempts", "cancelled", "dead", "error", "stats", "done"].map {
+        return ["due", "job", "lease", "cancelled", "dead", "stats", "done"].map {
             .bytes(ByteBuffer(string: "\(tag):\($0)"))
         }
     }
 
     /// The user's set of jobs not yet acknowledged, scored by inbox position.
+    /// Index of the cancelled-after-claim set among ``shardKeys(_:)``.
+    static let cancelledIndex = 3
+    /// Index of the dead-letter set among ``shardKeys(_:)``.
+    static let deadIndex = 4
+
     func pending(shard: Int, userID: String) -> RedisArgument {
         .string("\(self.prefix):{\(shard)}:pending:\(userID)")
     }

@@ -28,7 +28,7 @@ struct QueueScripts: Sendable {
             RedisScript(prelude + (finishesJobs ? lifecycle : "") + (try Self.source(name)))
         }
         self.schedule = try script("schedule")
-        self.cancel = try script("cancel")
+        self.cancel = try script("cancel", finishesJobs: true)
         self.cancelUpTo = try script("cancel_up_to", finishesJobs: true)
         self.claim = try script("claim", finishesJobs: true)
         self.settle = try script("settle", finishesJobs: true)

@@ -97,7 +97,7 @@ extension DelayQueue {
 
     /// Dead letters, oldest first, with their last error.
     public func deadLetters(shard: Int? = nil, limit: Int = 20) async throws -> [QueueEntry] {
-        try await self.entries(set: 6, shard: shard, limit: limit, withError: true)
+        try await self.entries(set: QueueKeys.deadIndex, shard: shard, limit: limit, withError: true)
     }
 
     private func entries(set keyIndex: Int, shard: Int?, limit: Int, withError: Bool) async throws -> [QueueEntry] {
@@ -115,7 +115,7 @@ extension DelayQueue {
             }
             let details = try await self.client.send(batch: [
                 RedisCommand("HMGET", [keys[1]] + ids.map { .string($0) }),
-                RedisCommand("HMGET", [keys[7]] + ids.map { .string($0) }),
+                RedisCommand("HMGET", [keys[1]] + ids.map { .string("\($0)|e") }),
             ])
             let payloads = details[0].array ?? []
             let errors = details[1].array ?? []

@@ -4,45 +4,63 @@
 local now, max, lease = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxAttempts, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
 
+-- Tombstones past the retention go (a tombstone blocks re-scheduling, so each id here still holds '').
 if retention > 0 then
-    redis.call('ZREMRANGEBYSCORE', K_DONE, '-inf', now - retention)
+    local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now - retention, 'LIMIT', 0, 1000)
+    if #old > 0 then
+        redis.call('HDEL', K_JOB, unpack(old))
+        redis.call('ZREM', K_DONE, unpack(old))
+    end
 end
 
 -- A worker that died (or stalled past its lease) loses its jobs: back to due now, or dead after the last try.
 local expired = redis.call('ZRANGEBYSCORE', K_LEASE, '-inf', now, 'LIMIT', 0, max)
+local cancelled = 0
 for _, id in ipairs(expired) do
-    count('expiredLeases')
-    if redis.call('SISMEMBER', K_CANCELLED, id) == 1 then
+    if redis.call('SREM', K_CANCELLED, id) == 1 then
+        redis.call('ZREM', K_LEASE, id)
         finish(id, now, retention)
-        count('cancelled')
-    elseif tonumber(redis.call('HGET', K_ATTEMPTS, id) or '0') >= maxAttempts then
+        cancelled = cancelled + 1
+    elseif tonumber(redis.call('HGET', K_JOB, id .. '|a') or '0') >= maxAttempts then
         bury(id, now, 'lease expired on the last attempt')
     else
         redis.call('ZREM', K_LEASE, id)
-        redis.call('HDEL', K_TOKEN, id)
+        redis.call('HDEL', K_JOB, id .. '|t')
         redis.call('ZADD', K_DUE, now, id)
     end
 end
+if #expired > 0 then count('expiredLeases', #expired) end
+if cancelled > 0 then count('cancelled', cancelled) end
 
 local out = {now, -1, -1}
 local due = redis.call('ZRANGEBYSCORE', K_DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max)
-local claimed = 0
-for i = 1, #due, 2 do
-    local id, dueAt = due[i], due[i + 1]
-    redis.call('ZREM', K_DUE, id)
-    local attempts = redis.call('HINCRBY', K_ATTEMPTS, id, 1)
-    local token = redis.call('HINCRBY', K_STATS, 'leaseSeq', 1)
-    redis.call('ZADD', K_LEASE, now + lease, id)
-    redis.call('HSET', K_TOKEN, id, token)
-    local payload = redis.call('HGET', K_JOB, id) or ''
-    out[#out + 1] = id
-    out[#out + 1] = payload
-    out[#out + 1] = attempts
-    out[#out + 1] = token
-    out[#out + 1] = dueAt
-    claimed = claimed + 1
+if #due > 0 then
+    local ids, scores = {}, {}
+    for i = 1, #due, 2 do
+        ids[#ids + 1] = due[i]
+        scores[#scores + 1] = due[i + 1]
+    end
+    redis.call('ZREM', K_DUE, unpack(ids))
+    local lastToken = redis.call('HINCRBY', K_STATS, 'leaseSeq', #ids)
+    local payloads = redis.call('HMGET', K_JOB, unpack(ids))
+    local leases, tokens = {}, {}
+    for j, id in ipairs(ids) do
+        local attempts = redis.call('HINCRBY', K_JOB, id .. '|a', 1)
+        local token = lastToken - #ids + j
+        leases[#leases + 1] = now + lease
+        leases[#leases + 1] = id
+        tokens[#tokens + 1] = id .. '|t'
+        tokens[#tokens + 1] = token
+        out[#out + 1] = id
+        out[#out + 1] = payloads[j] or ''
+        out[#out + 1] = attempts
+        out[#out + 1] = token
+        out[#out + 1] = scores[j]
+    end
+    redis.call('ZADD', K_LEASE, unpack(leases))
+    redis.call('HSET', K_JOB, unpack(tokens))
+    count('claimed', #ids)
 end
-if claimed > 0 then count('claimed', claimed) end
 
 local head = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
 if head[2] then out[2] = tonumber(head[2]) end

@@ -9,8 +9,7 @@ end
 local replayed = 0
 for _, id in ipairs(ids) do
     if redis.call('ZREM', K_DEAD, id) == 1 then
-        redis.call('HDEL', K_ATTEMPTS, id)
-        redis.call('HDEL', K_ERROR, id)
+        redis.call('HDEL', K_JOB, id .. '|a', id .. '|e')
         redis.call('ZADD', K_DUE, now, id)
         replayed = replayed + 1
     end

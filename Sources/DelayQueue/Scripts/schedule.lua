@@ -1,13 +1,12 @@
 -- Schedules one or more jobs of ONE shard in one call (the caller groups jobs by shard).
--- KEYS[11...]: the pending sets of the jobs that have an inbox event, in job order.
+-- KEYS[8...]: the pending sets of the jobs that have an inbox event, in job order.
 -- ARGV: now, pending TTL ms, wake channel, shard, then per job: id, payload, mode ('in' | 'at'), delay or due ms,
 --       pending score ('' = no event, and no pending key).
--- Returns per job: due time (ms) when scheduled, -1 when it already exists, -2 when it finished recently.
+-- Returns per job: its due time (ms) when scheduled; -1 when it exists or finished recently (a tombstone).
 local now, pendingTTL = now_ms(ARGV[1]), ARGV[2]
 local out, scheduled, duplicates, earliest = {}, 0, 0, nil
-local checkDone = redis.call('EXISTS', K_DONE) == 1
 local head = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')[2]
-local job, pendingKey = 0, 10
+local job, pendingKey = 0, 7
 for i = 5, #ARGV, 5 do
     job = job + 1
     local id, payload, mode, value, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
@@ -18,10 +17,8 @@ for i = 5, #ARGV, 5 do
     end
     local due = value
     if mode == 'in' then due = now + value end
-    if checkDone and redis.call('ZSCORE', K_DONE, id) then
-        duplicates = duplicates + 1
-        out[job] = -2
-    elseif redis.call('HSETNX', K_JOB, id, payload) == 0 then
+    -- One call tells "new" from "live or finished": both keep the payload field.
+    if redis.call('HSETNX', K_JOB, id, payload) == 0 then
         duplicates = duplicates + 1
         out[job] = -1
     else
