@@ -53,7 +53,12 @@ public final class QueueConsumer: Service, Sendable {
     public var ownedShards: [Int] { self.state.withLock { $0.owned } }
 
     public func run() async throws {
-        try await self.heartbeat()
+        do {
+            try await self.heartbeat()
+        } catch {
+            // Not fatal: the heartbeat loop keeps trying, and until it gets through this consumer owns no shards.
+            self.logger.warning("queue heartbeat failed", metadata: ["error": "\(error)"])
+        }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.heartbeatLoop() }
             if let subscriber = self.subscriber {
@@ -111,20 +116,27 @@ public final class QueueConsumer: Service, Sendable {
         }
     }
 
+    /// Wakes the claim loop when a schedule makes an earlier job the head of an owned shard. Retries the
+    /// subscription until it holds; meanwhile the sleep cap bounds how late a job can be.
     private func listenForWakeUps(_ subscriber: RedisSubscriber) async {
-        do {
-            let wakeUps = try await subscriber.subscribe(to: [self.queue.keys.wakeChannel])
-            await withTaskCancellationHandler {
-                for await message in wakeUps {
-                    let shard = String(buffer: message.payload).split(separator: " ").first.flatMap { Int($0) }
-                    if let shard, self.ownedShards.contains(shard) { self.wake.signal() }
+        while !Task.isCancelled {
+            do {
+                let wakeUps = try await subscriber.subscribe(to: [self.queue.keys.wakeChannel])
+                await withTaskCancellationHandler {
+                    for await message in wakeUps {
+                        let shard = String(buffer: message.payload).split(separator: " ").first.flatMap { Int($0) }
+                        if let shard, self.ownedShards.contains(shard) { self.wake.signal() }
+                    }
+                } onCancel: {
+                    wakeUps.unsubscribe()
                 }
-            } onCancel: {
-                wakeUps.unsubscribe()
+                return  // the subscriber shut down
+            } catch let error as RedisClientError where error.code == .shutdown {
+                return
+            } catch {
+                self.logger.warning("queue wake-up subscription failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
             }
-        } catch {
-            self.logger.warning(
-                "queue wake-up subscription failed; relying on the sleep cap", metadata: ["error": "\(error)"])
         }
     }
 
