@@ -37,6 +37,10 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         self.message = message
     }
 
+    /// The command never left: its connection had closed. Safe to send again on another connection, which the
+    /// pool does by itself.
+    static let notSent = RedisClientError(.connectionClosed, "connection closed before the command was sent")
+
     /// Whether this is an error reply whose text starts with `prefix` (e.g. `NOSCRIPT`, `WRONGTYPE`).
     public func isErrorReply(_ prefix: String) -> Bool {
         self.code == .errorReply && self.message.hasPrefix(prefix)

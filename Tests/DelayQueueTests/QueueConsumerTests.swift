@@ -107,61 +107,73 @@ struct QueueConsumerTests {
         }
     }
 
-    @Test("a consumer that dies holding jobs loses them to the others after the lease, never concurrently")
+    @Test("a consumer that dies loses its shards to the others within seconds, and its jobs after the lease")
     func crashedConsumer() async throws {
-        // The lease must outlast the time the doomed consumer needs to start all 40 jobs, even on a loaded machine:
+        // The lease must outlast the time the doomed consumer needs to start its jobs, even on a loaded machine:
         // a live worker stuck past its lease would rightly see its own jobs again.
         var configuration = Self.fast
         configuration.leaseMs = 2_000
-        try await withQueue(configuration: configuration, shards: 8, manualClock: false) { queue, _, client, server in
+        try await withQueue(configuration: configuration, shards: 8, manualClock: false) { queue, _, _, server in
             let log = HandlerLog()
             // The doomed consumer has a client of its own: shutting it down is the crash (no more Redis for it).
             let doomedClient = makeClient(for: server)
             let doomedQueue = DelayQueue(client: doomedClient, configuration: queue.configuration, shards: queue.shards)
-            let holding = AsyncStream.makeStream(of: Void.self)
             let doomed = QueueConsumer(queue: doomedQueue, subscriber: nil, id: "doomed", logger: testLogger("doomed"))
             {
                 job, _ in
                 let entry = log.started(job, by: "doomed")
-                holding.continuation.yield()
                 try? await Task.sleep(for: .seconds(60))  // stuck in a send until it dies
                 log.ended(entry)
                 return .done
             }
-            let doomedRun = Task { try await doomed.run() }
-            for index in 0..<40 {
-                try await queue.schedule(try job("j\(index)", for: "user\(index)"), inMs: 0)
-            }
-            var held = 0
-            for await _ in holding.stream {
-                held += 1
-                if held == 40 { break }
-            }
-            await doomedClient.shutdown()
-            doomedRun.cancel()
-            _ = try? await doomedRun.value
-
             let survivor = QueueConsumer(queue: queue, subscriber: nil, id: "survivor", logger: testLogger("survivor"))
             {
                 job, _ in
-                let entry = log.started(job, by: "survivor")
-                log.ended(entry)
+                log.ended(log.started(job, by: "survivor"))
                 return .done
             }
+            let doomedRun = Task { try await doomed.run() }
             try await withConsumers([survivor]) {
-                try await log.waitForEnded(80)
+                // Both see each other: the shards are split, none owned twice.
+                try await Self.waitUntil {
+                    !doomed.ownedShards.isEmpty && !survivor.ownedShards.isEmpty
+                        && doomed.ownedShards.count + survivor.ownedShards.count == 8
+                }
+                #expect(Set(doomed.ownedShards).isDisjoint(with: survivor.ownedShards))
+                for index in 0..<40 {
+                    try await queue.schedule(try job("j\(index)", for: "user\(index)"), inMs: 0)
+                }
+                try await Self.waitUntil { log.all.count == 40 }
+                let held = log.all.filter { $0.consumer == "doomed" }.count
+                #expect(held > 0, "the doomed consumer should hold some jobs when it dies")
+
+                await doomedClient.shutdown()
+                doomedRun.cancel()
+                _ = try? await doomedRun.value
+                let crashed = ContinuousClock.now
+                try await Self.waitUntil { survivor.ownedShards.count == 8 }
+                #expect(ContinuousClock.now - crashed < .seconds(2), "shards should move within the consumer TTL")
+                try await log.waitForEnded(40 + held)
             }
             let entries = log.all
             let byDoomed = entries.filter { $0.consumer == "doomed" }
             let bySurvivor = entries.filter { $0.consumer == "survivor" }
-            #expect(byDoomed.count == 40 && bySurvivor.count == 40)
-            #expect(Set(bySurvivor.map(\.job.id)) == Set(byDoomed.map(\.job.id)))
-            for retried in bySurvivor {
+            #expect(Set(bySurvivor.map(\.job.id)).count == 40, "every job ends up handled by the survivor")
+            #expect(bySurvivor.count == 40, "and only once")
+            for first in byDoomed {
+                let retried = try #require(bySurvivor.first { $0.job.id == first.job.id })
                 #expect(retried.job.attempt == 2)
-                let first = try #require(byDoomed.first { $0.job.id == retried.job.id })
-                #expect(retried.startedMs >= (first.endedMs ?? .max), "job \(retried.job.id) ran twice at once")
+                #expect(retried.startedMs >= (first.endedMs ?? .max), "job \(first.job.id) ran twice at once")
             }
-            _ = client
+        }
+    }
+
+    /// Waits for a condition that has no event to await (ownership, counts), polling briefly, up to 10 s.
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw HandlerLog.TimedOut(expected: -1) }
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -51,8 +51,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.failAll(RedisClientError(.connectionClosed, "connection error: \(error)"))
-        context.close(promise: nil)
+        self.failAllAndClose(RedisClientError(.connectionClosed, "connection error: \(error)"), context: context)
     }
 
     // MARK: Outbound
@@ -61,7 +60,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         let request = self.unwrapOutboundIn(data)
         // Not a flag set in channelActive: NIO completes the connect promise before firing channelActive.
         guard context.channel.isActive else {
-            request.fail(RedisClientError(.connectionClosed, "connection is closed"))
+            request.fail(.notSent)
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -80,8 +79,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 self.deliver(value)
             }
         } catch {
-            self.failAll(error)
-            context.close(promise: nil)
+            self.failAllAndClose(error, context: context)
         }
     }
 
@@ -117,9 +115,20 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private func checkTimeout(context: ChannelHandlerContext) {
         guard let head = self.inFlight.first, head.deadline < .now() else { return }
-        self.failAll(
-            RedisClientError(.commandTimeout, "no reply within \(self.commandTimeout.nanoseconds / 1_000_000) ms"))
+        self.failAllAndClose(
+            RedisClientError(.commandTimeout, "no reply within \(self.commandTimeout.nanoseconds / 1_000_000) ms"),
+            context: context)
+    }
+
+    /// Closes first, then fails: a caller that reacts to the failure by sending again must find this connection
+    /// already inactive, so the pool does not hand it out.
+    private func failAllAndClose(_ error: RedisClientError, context: ChannelHandlerContext) {
+        let failed = self.inFlight
+        self.inFlight.removeAll(keepingCapacity: false)
         context.close(promise: nil)
+        for entry in failed {
+            entry.request.fail(error)
+        }
     }
 
     private func failAll(_ error: RedisClientError) {

@@ -56,11 +56,19 @@ final class RedisConnectionPool: Sendable {
 
     // MARK: Leasing
 
-    /// Runs `body` with a connection slot held for one command or batch.
+    /// Runs `body` with a connection slot held for one command or batch. When the connection turns out to have
+    /// closed before anything was sent, `body` runs again on another connection (at most twice more).
     func withLease<T>(_ body: (RedisConnection) async throws -> T) async throws -> T {
-        let (index, connection) = try await self.lease()
-        defer { self.release(index) }
-        return try await body(connection)
+        var attempt = 0
+        while true {
+            let (index, connection) = try await self.lease()
+            do {
+                defer { self.release(index) }
+                return try await body(connection)
+            } catch let error as RedisClientError where error == .notSent && attempt < 2 {
+                attempt += 1
+            }
+        }
     }
 
     private func lease() async throws -> (Int, RedisConnection) {
