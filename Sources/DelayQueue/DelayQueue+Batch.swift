@@ -22,7 +22,7 @@ extension DelayQueue {
             var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
                 .string(self.clock.argument), .integer(self.configuration.pendingTtlMs),
-                .string(self.keys.wakeChannel), .integer(group.shard),
+                .string(self.keys.wakeChannel), .integer(group.shard), .integer(self.configuration.maxSleepMs),
             ]
             for index in group.indices {
                 let (job, mode, value) = jobs[index]

@@ -228,3 +228,30 @@ struct DelayQueueBatchTests {
         }
     }
 }
+
+@Suite("Delay queue wake-ups")
+struct WakeUpTests {
+    @Test("a schedule announces a new shard head only when it is due before consumers would wake anyway")
+    func wakeOnlyWithinHorizon() async throws {
+        try await withQueue(configuration: DelayQueueConfiguration(maxSleepMs: 1_000)) { queue, clock, _, server in
+            let subscriber = RedisSubscriber(
+                configuration: RedisClientConfiguration(url: server.url), logger: testLogger("subscriber"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await subscriber.run() }
+                let wakeUps = try await subscriber.subscribe(to: [queue.keys.wakeChannel])
+                let shard = queue.shards.shard(of: "alice")
+                try await queue.schedule(try job("far"), inMs: 5_000)  // beyond the horizon: no wake-up
+                try await queue.schedule(try job("later-near"), inMs: 900)  // new head within it: wake-up
+                try await queue.schedule(try job("not-head"), inMs: 950)  // within, but not the head: none
+                try await queue.schedule(try job("now"), inMs: 0)  // new head: wake-up
+                var iterator = wakeUps.makeAsyncIterator()
+                let first = await iterator.next().map { String(buffer: $0.payload) }
+                let second = await iterator.next().map { String(buffer: $0.payload) }
+                #expect(first == "\(shard) \(clock.nowMs + 900)")
+                #expect(second == "\(shard) \(clock.nowMs)")
+                subscriber.shutdown()
+                group.cancelAll()
+            }
+        }
+    }
+}
