@@ -148,7 +148,7 @@ public struct DelayQueue: Sendable {
     /// The job was delivered: it is gone (with a tombstone for late cancels).
     @discardableResult
     public func ack(_ job: ClaimedJob) async throws -> SettleOutcome {
-        try await self.settle(job, action: "ack")
+        try await self.settle(batch: [(job, .ack)])[0]
     }
 
     /// The send failed: try again after `delayMs` (the policy's backoff, or the gateway's Retry-After), or make it a
@@ -156,25 +156,25 @@ public struct DelayQueue: Sendable {
     @discardableResult
     public func retry(_ job: ClaimedJob, afterMs delayMs: Int? = nil, error: String) async throws -> SettleOutcome {
         let delay = delayMs ?? self.configuration.retryDelayMs(attempt: job.attempt)
-        return try await self.settle(job, action: "retry", milliseconds: max(0, delay), error: error)
+        return try await self.settle(batch: [(job, .retry(afterMs: delay, error: error))])[0]
     }
 
     /// The job can never succeed (e.g. a malformed payload): straight to the dead letters.
     @discardableResult
     public func deadLetter(_ job: ClaimedJob, error: String) async throws -> SettleOutcome {
-        try await self.settle(job, action: "dead", error: error)
+        try await self.settle(batch: [(job, .deadLetter(error: error))])[0]
     }
 
     /// Gives an unstarted job back (graceful stop): due at once, and the attempt does not count.
     @discardableResult
     public func release(_ job: ClaimedJob) async throws -> SettleOutcome {
-        try await self.settle(job, action: "release")
+        try await self.settle(batch: [(job, .release)])[0]
     }
 
     /// Extends the lease of a slow send by ``DelayQueueConfiguration/leaseMs`` from now.
     @discardableResult
     public func extendLease(_ job: ClaimedJob) async throws -> SettleOutcome {
-        try await self.settle(job, action: "extend", milliseconds: self.configuration.leaseMs)
+        try await self.settle(batch: [(job, .extendLease)])[0]
     }
 
     /// Whether the job may still be sent: not cancelled, and this claim still holds the lease. Workers ask right
@@ -186,23 +186,6 @@ public struct DelayQueue: Sendable {
             RedisCommand("HGET", keys[1], .string("\(job.id)|t")),
         ])
         return replies[0] == .integer(0) && replies[1].string == job.leaseToken
-    }
-
-    private func settle(
-        _ job: ClaimedJob, action: String, milliseconds: Int = 0, error: String = ""
-    ) async throws -> SettleOutcome {
-        let reply = try await self.client.eval(
-            self.scripts.settle,
-            keys: self.keys.shardKeys(job.shard),
-            arguments: [
-                .string(job.id.description), .string(job.leaseToken), .string(action), .string(self.clock.argument),
-                .integer(milliseconds), .string(String(error.prefix(1_000))), .integer(self.configuration.maxAttempts),
-                .integer(self.configuration.doneRetentionMs),
-            ])
-        guard let text = reply.string, let outcome = SettleOutcome(rawValue: text) else {
-            throw DelayQueueError(.unexpectedReply, "settle returned \(reply.kindDescription)")
-        }
-        return outcome
     }
 
     // MARK: Dead letters

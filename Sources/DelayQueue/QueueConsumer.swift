@@ -31,6 +31,7 @@ public final class QueueConsumer: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State())
     private let wake = WakeSignal()
+    private let settler: SettleBatcher
     private let handled = Counter(label: "notify_queue_jobs_handled_total")
     private let dropped = Counter(label: "notify_queue_jobs_dropped_cancelled_total")
     private let lag = Metrics.Timer(label: "notify_queue_due_to_claim_lag", preferredDisplayUnit: .milliseconds)
@@ -47,6 +48,7 @@ public final class QueueConsumer: Service, Sendable {
         self.subscriber = subscriber
         self.handler = handler
         self.logger = logger
+        self.settler = SettleBatcher(queue: queue)
     }
 
     /// The shards this consumer owns now.
@@ -59,13 +61,17 @@ public final class QueueConsumer: Service, Sendable {
             // Not fatal: the heartbeat loop keeps trying, and until it gets through this consumer owns no shards.
             self.logger.warning("queue heartbeat failed", metadata: ["error": "\(error)"])
         }
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.heartbeatLoop() }
+        await withTaskGroup(of: Void.self) { services in
+            services.addTask { await self.heartbeatLoop() }
             if let subscriber = self.subscriber {
-                group.addTask { await self.listenForWakeUps(subscriber) }
+                services.addTask { await self.listenForWakeUps(subscriber) }
             }
-            await self.claimLoop(jobs: &group)
-            group.cancelAll()
+            services.addTask { await self.settler.run() }
+            // Returns once the claim loop has stopped and every job it started has run and settled.
+            await withDiscardingTaskGroup { jobs in
+                await self.claimLoop(jobs: &jobs)
+            }
+            services.cancelAll()
         }
         try? await self.leave()
     }
@@ -211,13 +217,10 @@ public final class QueueConsumer: Service, Sendable {
                 cancelled.append(job)
             }
         }
-        for job in cancelled {
-            try await self.queue.ack(job)
-            self.dropped.increment()
-        }
+        _ = try await self.queue.settle(batch: cancelled.map { ($0, .ack) })
+        self.dropped.increment(by: cancelled.count)
         return (batches, Set(cancelled.map(\.id)))
     }
-
     private func start(_ job: ClaimedJob, in group: inout DiscardingTaskGroup) {
         self.state.withLock { $0.running += 1 }
         group.addTask {
@@ -232,15 +235,15 @@ public final class QueueConsumer: Service, Sendable {
 
     private func process(_ job: ClaimedJob) async {
         do {
-            let result = await self.handler(job, JobControl(queue: self.queue, job: job))
-            switch result {
-            case .done:
-                try await self.queue.ack(job)
-            case .retry(let afterMs, let error):
-                try await self.queue.retry(job, afterMs: afterMs, error: error)
-            case .deadLetter(let error):
-                try await self.queue.deadLetter(job, error: error)
-            }
+            let action: SettleAction =
+                switch await self.handler(job, JobControl(queue: self.queue, job: job)) {
+                case .done: .ack
+                case .retry(let afterMs, let error):
+                    .retry(
+                        afterMs: afterMs ?? self.queue.configuration.retryDelayMs(attempt: job.attempt), error: error)
+                case .deadLetter(let error): .deadLetter(error: error)
+                }
+            _ = try await self.settler.settle(job, action)
             self.handled.increment()
         } catch {
             // The lease expires and another claim retries the job: nothing is lost.

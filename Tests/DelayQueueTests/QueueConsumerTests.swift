@@ -80,7 +80,10 @@ struct QueueConsumerTests {
 
     @Test("3 consumers x 3,000 jobs: every job is handled exactly once, and the shards are split among them")
     func exactlyOnce() async throws {
-        try await withQueue(configuration: Self.fast, shards: 16, manualClock: false) { queue, _, _, _ in
+        // Leases far longer than a job takes, as in production: "exactly once" holds while no lease runs out.
+        var configuration = Self.fast
+        configuration.leaseMs = 10_000
+        try await withQueue(configuration: configuration, shards: 16, manualClock: false) { queue, _, _, _ in
             let log = HandlerLog()
             let consumers = (0..<3).map { index in
                 QueueConsumer(queue: queue, subscriber: nil, id: "c\(index)", logger: testLogger("consumer")) {

@@ -67,14 +67,15 @@ struct PoolTests {
 
     @Test("no server: connectionFailed after the acquire timeout, not a hang")
     func noServer() async throws {
-        let port = try FreePort.find()
+        let refusing = try RefusingPort()
         let client = RedisClient(
             configuration: RedisClientConfiguration(
-                url: RedisURL(host: "127.0.0.1", port: port), acquireTimeoutMs: 300, connectTimeoutMs: 200),
+                url: RedisURL(host: "127.0.0.1", port: refusing.port), acquireTimeoutMs: 300, connectTimeoutMs: 200),
             logger: testLogger("redis"))
         let error = await #expect(throws: RedisClientError.self) { try await client.send("PING") }
         #expect(error?.code == .connectionFailed)
         await client.shutdown()
+        _ = refusing
     }
 
     @Test("a connection killed by the server is replaced on the next command")

@@ -1,0 +1,72 @@
+import NIOCore
+import NotifyCore
+import RedisClient
+
+/// How to settle a claimed job.
+public enum SettleAction: Sendable, Hashable {
+    /// Delivered: the job is finished.
+    case ack
+    /// Failed for now: try again after the delay, unless it was the last attempt.
+    case retry(afterMs: Int, error: String)
+    /// Can never succeed: straight to the dead letters.
+    case deadLetter(error: String)
+    /// Not started (graceful stop): due again at once, the attempt does not count.
+    case release
+    /// Still working: extend the lease by the configured lease time.
+    case extendLease
+
+    fileprivate var arguments: (action: String, milliseconds: Int, error: String) {
+        switch self {
+        case .ack: ("ack", 0, "")
+        case .retry(let afterMs, let error): ("retry", max(0, afterMs), String(error.prefix(1_000)))
+        case .deadLetter(let error): ("dead", 0, String(error.prefix(1_000)))
+        case .release: ("release", 0, "")
+        case .extendLease: ("extend", 0, "")
+        }
+    }
+}
+
+extension DelayQueue {
+    /// Settles many claimed jobs: grouped by shard, one script call per group, pipelined. Outcomes in input order.
+    public func settle(batch settlements: [(job: ClaimedJob, action: SettleAction)]) async throws -> [SettleOutcome] {
+        var byShard: [Int: [Int]] = [:]
+        for (index, settlement) in settlements.enumerated() {
+            byShard[settlement.job.shard, default: []].append(index)
+        }
+        let groups = byShard.sorted { $0.key < $1.key }.flatMap { shard, indices in
+            stride(from: 0, to: indices.count, by: Self.jobsPerCall).map {
+                (shard: shard, indices: Array(indices[$0..<min($0 + Self.jobsPerCall, indices.count)]))
+            }
+        }
+        let calls = groups.map { group in
+            var arguments: [RedisArgument] = [
+                .string(self.clock.argument), .integer(self.configuration.maxAttempts),
+                .integer(self.configuration.doneRetentionMs),
+            ]
+            for index in group.indices {
+                let (job, action) = settlements[index]
+                var (name, milliseconds, error) = action.arguments
+                if case .extendLease = action { milliseconds = self.configuration.leaseMs }
+                arguments += [
+                    .string(job.id.description), .string(job.leaseToken), .string(name), .integer(milliseconds),
+                    .string(error),
+                ]
+            }
+            return RedisScriptCall(keys: self.keys.shardKeys(group.shard), arguments: arguments)
+        }
+        let replies = try await self.client.eval(self.scripts.settle, batch: calls)
+        var outcomes = [SettleOutcome](repeating: .stale, count: settlements.count)
+        for (group, reply) in zip(groups, replies) {
+            guard let values = try reply.throwingIfError().array, values.count == group.indices.count else {
+                throw DelayQueueError(.unexpectedReply, "settle returned \(reply.kindDescription)")
+            }
+            for (index, value) in zip(group.indices, values) {
+                guard let text = value.string, let outcome = SettleOutcome(rawValue: text) else {
+                    throw DelayQueueError(.unexpectedReply, "settle returned \(value.kindDescription)")
+                }
+                outcomes[index] = outcome
+            }
+        }
+        return outcomes
+    }
+}
