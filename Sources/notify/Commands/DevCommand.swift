@@ -35,9 +35,12 @@ struct DevCommand: AsyncParsableCommand {
             ReadinessReport(checks: [await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue)])
         }.register(on: router)
         let redisURL = provision.configuration.url
-        // `notify queue …` in another terminal finds this Redis without NOTIFY_REDIS_URL.
-        DevState.publish(redisURL: "\(redisURL)")
-        defer { DevState.clear() }
+        // `notify queue …` in another terminal finds the Redis we started without NOTIFY_REDIS_URL. A configured
+        // URL is not written down: it may hold a password.
+        if provision.localServer != nil {
+            DevState.publish(redisURL: "\(redisURL)")
+        }
+        defer { if provision.localServer != nil { DevState.clear() } }
         let app = Application(
             router: router,
             configuration: ApplicationConfiguration(
