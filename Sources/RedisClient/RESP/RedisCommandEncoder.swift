@@ -3,8 +3,8 @@ import NIOCore
 
 /// Encodes commands into RESP with hiredis' `redisFormatSdsCommandArgv`.
 ///
-/// The sds variant, because `redisFormatCommandArgv` formats every length with `sprintf`, which showed up as the
-/// client's largest single cost for commands with many arguments (scripts with keys and arguments).
+/// The sds variant, because `redisFormatCommandArgv` formats every length with `sprintf`, which showed up at the top
+/// of a CPU profile of the client sending scripts with many keys and arguments.
 enum RedisCommandEncoder {
     /// Encodes one command. Arguments are passed to hiredis with explicit lengths, so NUL bytes are kept.
     static func encode(name: String, arguments: [RedisArgument]) -> ByteBuffer {
