@@ -14,7 +14,7 @@ struct Notify: AsyncParsableCommand {
         abstract: "Notification and push delivery platform for chat products.",
         subcommands: [
             DevCommand.self, APICommand.self, WorkerCommand.self, PlexerCommand.self, QueueCommand.self,
-            BenchCommand.self,
+            KeysCommand.self, BenchCommand.self,
         ]
     )
 

@@ -1,2 +1,0 @@
-/// Placeholder of the NotifyAPI part; filled by its own issue.
-public enum NotifyAPIModule {}
