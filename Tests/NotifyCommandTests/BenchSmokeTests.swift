@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+
+/// The benchmark commands run end to end on tiny inputs and end with their RESULT line. They measure nothing
+/// here (numbers come from release builds, see docs/BENCHMARKS.md); they keep the tooling working. CPU heavy for
+/// a few seconds, so `ops/test` runs them in its serial pass.
+@Suite("Benchmark commands (smoke)")
+struct BenchSmokeTests {
+
+    @Test(
+        "each scenario ends with a well-formed RESULT line",
+        arguments: [
+            ["bench", "redis", "--requests", "2000", "--runs", "1", "--depths", "1,16"],
+            ["bench", "queue", "--jobs", "2000", "--runs", "1", "--lag-spread-ms", "300"],
+        ])
+    func resultLine(arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = DevCommandTests.binary
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+        environment["NOTIFY_LOG_LEVEL"] = "error"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let last = text.split(separator: "\n").last.map(String.init) ?? ""
+        let pattern = #/RESULT (\w+) ours=[0-9.]+[a-z/]+ peer=[0-9.]+[a-z/]+ peer_name=[\w-]+ advantage=[0-9.]+/#
+        let match = try #require(last.wholeMatch(of: pattern), "last line was: \(last)")
+        #expect(match.output.1 == arguments[1])
+    }
+}
