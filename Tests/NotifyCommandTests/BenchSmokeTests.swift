@@ -14,20 +14,10 @@ struct BenchSmokeTests {
             ["bench", "queue", "--jobs", "2000", "--runs", "1", "--lag-spread-ms", "300"],
         ])
     func resultLine(arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = DevCommandTests.binary
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+        var environment = NotifyBinary.cleanEnvironment
         environment["NOTIFY_LOG_LEVEL"] = "error"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, text) = try NotifyBinary.run(arguments, environment: environment)
+        #expect(status == 0)
         let last = text.split(separator: "\n").last.map(String.init) ?? ""
         let pattern = #/RESULT (\w+) ours=[0-9.]+[a-z/]+ peer=[0-9.]+[a-z/]+ peer_name=[\w-]+ advantage=[0-9.]+/#
         let match = try #require(last.wholeMatch(of: pattern), "last line was: \(last)")

@@ -15,19 +15,15 @@ import Testing
 /// The `notify` binary as a user runs it: a child process of the test, talked to over real sockets.
 @Suite("notify dev, end to end")
 struct DevCommandTests {
-    /// `.build/<config>/notify`, next to the test bundle.
-    static var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notify")
-    }
-
     @Test("starts its own Redis, serves ops endpoints, and on SIGTERM stops cleanly with its Redis")
     func devLifecycle() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the notify binary first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: NotifyBinary.url.path), "build the notify binary first")
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = NotifyBinary.url
         process.arguments = ["dev"]
         let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-test-\(UUID())")
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+        var environment = NotifyBinary.cleanEnvironment
         environment["NOTIFY_HTTP_PORT"] = "0"
         environment["NOTIFY_LOG_LEVEL"] = "warning"
         environment["NOTIFY_DEV_STATE_DIR"] = stateDirectory.path
@@ -85,17 +81,9 @@ struct DevCommandTests {
 
     @Test("parts that are not built yet say so and exit with status 2")
     func pendingParts() async throws {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["worker"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 2)
-        #expect(text.contains("not available yet"))
+        let (status, output) = try NotifyBinary.run(["worker"])
+        #expect(status == 2)
+        #expect(output.contains("not available yet"))
     }
 
     struct StatsDocument: Decodable {
@@ -109,19 +97,9 @@ struct DevCommandTests {
 
     /// Runs `notify <arguments>` to completion and returns its stdout; throws on a non-zero exit.
     private static func runCommand(_ arguments: [String], environment: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CommandFailed(arguments: arguments, output: text) }
-        return text
+        let (status, output) = try NotifyBinary.run(arguments, environment: environment)
+        guard status == 0 else { throw CommandFailed(arguments: arguments, output: output) }
+        return output
     }
 
     struct CommandFailed: Error {

@@ -1,3 +1,5 @@
+import NotifyCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -9,30 +11,10 @@ public final class RefusingPort: Sendable {
     private let descriptor: Int32
 
     public init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RefusingPortError() }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard bound == 0, named == 0 else {
-            Glibc.close(fd)
-            throw RefusingPortError()
-        }
-        self.descriptor = fd
-        self.port = Int(UInt16(bigEndian: address.sin_port))
+        (self.descriptor, self.port) = try FreePort.bindLoopback()
     }
 
     deinit {
-        Glibc.close(self.descriptor)
+        close(self.descriptor)
     }
 }
-
-struct RefusingPortError: Error {}

@@ -10,13 +10,20 @@
 public enum FreePort {
     /// Binds port 0, reads which port the kernel chose, and closes the socket again.
     public static func find() throws(LocalRedisServerError) -> Int {
+        let (descriptor, port) = try Self.bindLoopback()
+        close(descriptor)
+        return port
+    }
+
+    /// Binds a TCP socket to 127.0.0.1 on a port the kernel chooses, without listening, and returns it open: while
+    /// it stays open nobody else can take the port, and connections to it are refused.
+    public static func bindLoopback() throws(LocalRedisServerError) -> (descriptor: Int32, port: Int) {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
             let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw LocalRedisServerError("socket() failed: errno \(errno)") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -25,11 +32,13 @@ public enum FreePort {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0 else { throw LocalRedisServerError("bind() failed: errno \(errno)") }
         let named = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        guard named == 0 else { throw LocalRedisServerError("getsockname() failed: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound == 0, named == 0 else {
+            close(fd)
+            throw LocalRedisServerError("binding a loopback port failed: errno \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

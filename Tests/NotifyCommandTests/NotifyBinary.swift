@@ -1,0 +1,31 @@
+import Foundation
+
+/// The `notify` binary as a user runs it: `.build/<config>/notify`, next to the test bundle.
+enum NotifyBinary {
+    static var url: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("notify")
+    }
+
+    /// The process environment without any `NOTIFY_*` variable of the developer's shell.
+    static var cleanEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
+    }
+
+    /// Runs `notify <arguments>` to completion; returns its exit status and stdout (stderr is dropped).
+    static func run(_ arguments: [String], environment: [String: String] = cleanEnvironment) throws
+        -> (status: Int32, output: String)
+    {
+        let process = Process()
+        process.executableURL = Self.url
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+}
