@@ -144,6 +144,25 @@ struct PoolTests {
         }
     }
 
+    @Test("a command sent on a connection already closed fails as not sent instead of hanging")
+    func sendOnClosedConnection() async throws {
+        try await withRedisClient { client, _ in
+            try await client.withConnection { connection in
+                await connection.close()
+                let error = await #expect(throws: RedisClientError.self) {
+                    try await connection.send(RedisCommand("PING"))
+                }
+                #expect(error?.code == .connectionClosed)
+                #expect(error?.message.contains("before the command was sent") == true)
+                let batchError = await #expect(throws: RedisClientError.self) {
+                    try await connection.send(batch: [RedisCommand("PING"), RedisCommand("PING")])
+                }
+                #expect(batchError?.code == .connectionClosed)
+            }
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+        }
+    }
+
     @Test("after shutdown, commands fail with shutdown")
     func shutdown() async throws {
         try await withRedisClient { client, _ in

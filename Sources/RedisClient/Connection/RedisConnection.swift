@@ -159,6 +159,14 @@ public final class RedisConnection: Sendable {
             swap(&requests, &outbox.requests)
             outbox.drainScheduled = false
         }
+        // A closed channel has already removed its handlers, so a write would fail at the pipeline's head and
+        // never reach the handler that completes the request: fail them here instead of leaking their promises.
+        guard self.channel.isActive else {
+            for request in requests {
+                request.fail(.notSent)
+            }
+            return
+        }
         for request in requests {
             self.channel.write(request, promise: nil)
         }
