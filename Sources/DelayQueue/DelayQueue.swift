@@ -93,15 +93,31 @@ public struct DelayQueue: Sendable {
 
     /// Cancels every pending job of `userID` whose event is at or before `eventID` (the app fetched up to there).
     public func cancelUpTo(userID: String, eventID: StreamID, limit: Int = 10_000) async throws -> CancelSummary {
+        try await self.cancelPending(userID: userID, ranges: [("-inf", Self.scoreText(eventID))], limit: limit)
+    }
+
+    /// Cancels the pending jobs of `userID` for exactly these events (the app fetched them, maybe not in order).
+    public func cancelPending(userID: String, eventIDs: [StreamID]) async throws -> CancelSummary {
+        guard !eventIDs.isEmpty else {
+            return CancelSummary(cancelled: 0, markedClaimed: 0, alreadyDone: 0, unknown: 0)
+        }
+        let ranges = eventIDs.map { (Self.scoreText($0), Self.scoreText($0)) }
+        return try await self.cancelPending(userID: userID, ranges: ranges, limit: 10_000)
+    }
+
+    private func cancelPending(userID: String, ranges: [(String, String)], limit: Int) async throws -> CancelSummary {
         guard JobID.isValidUserID(userID) else { throw DelayQueueError(.invalidJob, "invalid user id") }
         let shard = self.shards.shard(of: userID)
+        var arguments: [RedisArgument] = [
+            .string(self.clock.argument), .integer(self.configuration.doneRetentionMs), .integer(limit),
+        ]
+        for (low, high) in ranges {
+            arguments += [.string(low), .string(high)]
+        }
         let reply = try await self.client.eval(
             self.scripts.cancelUpTo,
             keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: userID)],
-            arguments: [
-                .string(Self.scoreText(eventID)), .string(self.clock.argument),
-                .integer(self.configuration.doneRetentionMs), .integer(limit),
-            ])
+            arguments: arguments)
         guard let counts = reply.array?.compactMap(\.int), counts.count == 4 else {
             throw DelayQueueError(.unexpectedReply, "cancelUpTo returned \(reply.kindDescription)")
         }

@@ -24,10 +24,12 @@ struct QueueScripts: Sendable {
     private init() throws {
         let prelude = try Self.source("common")
         let lifecycle = try Self.source("lifecycle")
-        func script(_ name: String, finishesJobs: Bool = false) throws -> RedisScript {
-            RedisScript(prelude + (finishesJobs ? lifecycle : "") + (try Self.source(name)))
+        let scheduling = try Self.source("scheduling")
+        func script(_ name: String, finishesJobs: Bool = false, schedules: Bool = false) throws -> RedisScript {
+            RedisScript(
+                prelude + (finishesJobs ? lifecycle : "") + (schedules ? scheduling : "") + (try Self.source(name)))
         }
-        self.schedule = try script("schedule")
+        self.schedule = try script("schedule", schedules: true)
         self.cancel = try script("cancel", finishesJobs: true)
         self.cancelUpTo = try script("cancel_up_to", finishesJobs: true)
         self.claim = try script("claim", finishesJobs: true)
@@ -41,8 +43,16 @@ struct QueueScripts: Sendable {
         [self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats, self.heartbeat]
     }
 
-    /// The Lua of the shared prelude and of `schedule`, for scripts of other parts that schedule a job inside
-    /// their own atomic step (ingest).
+    /// The Lua prelude (shard keys, clock, counters) and helpers that scripts of other parts embed to change
+    /// jobs inside their own atomic step: `schedule_job`, `wake_if_leading`, `cancel_job`, `count_cancels`.
+    static let embeddablePrelude: String = {
+        do {
+            return try ["common", "lifecycle", "scheduling"].map(Self.source).joined()
+        } catch {
+            fatalError("the delay queue's Lua scripts are missing from the package resources: \(error)")
+        }
+    }()
+
     static func source(_ name: String) throws -> String {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts") else {
             throw DelayQueueError(.unexpectedReply, "script \(name).lua not found")

@@ -81,6 +81,23 @@ struct DelayQueueTests {
         }
     }
 
+    @Test("cancelPending cancels the jobs of exactly the given events, in any order")
+    func cancelPendingByID() async throws {
+        try await withQueue { queue, _, _, _ in
+            let events = ["100-0", "100-5", "200-0", "300-1"].map { StreamID($0)! }
+            for (index, event) in events.enumerated() {
+                try await queue.schedule(try job("e\(index)", event: event), inMs: 10_000)
+            }
+            try await queue.schedule(try job("other", for: "bob", event: StreamID("100-5")), inMs: 10_000)
+            let summary = try await queue.cancelPending(userID: "alice", eventIDs: [events[3], events[1]])
+            #expect(summary == CancelSummary(cancelled: 2))
+            let remaining = try await queue.peek()
+            #expect(Set(remaining.map(\.id)) == ["e0/alice", "e2/alice", "other/bob"])
+            #expect(try await queue.cancelPending(userID: "alice", eventIDs: [events[3]]) == CancelSummary())
+            #expect(try await queue.cancelPending(userID: "alice", eventIDs: []) == CancelSummary())
+        }
+    }
+
     @Test("an expired lease goes to the next claimer with a new token; the old holder's settle is refused")
     func leaseExpiry() async throws {
         try await withQueue(configuration: DelayQueueConfiguration(leaseMs: 5_000)) { queue, clock, _, _ in

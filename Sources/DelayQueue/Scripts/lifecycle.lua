@@ -23,3 +23,24 @@ local function bury(id, now, reason)
     count('dead')
 end
 
+
+-- Cancels one job: 'cancelled' (was waiting or dead: never sent), 'marked' (already claimed: the worker drops it
+-- before sending), 'done' (already sent or cancelled) or 'unknown'. The caller counts the outcomes.
+local function cancel_job(id, now, retention)
+    if redis.call('ZREM', K_DUE, id) == 1 or redis.call('ZREM', K_DEAD, id) == 1 then
+        finish(id, now, retention)
+        return 'cancelled'
+    elseif redis.call('ZSCORE', K_LEASE, id) then
+        redis.call('SADD', K_CANCELLED, id)
+        return 'marked'
+    elseif redis.call('HGET', K_JOB, id) == '' then
+        return 'done'
+    end
+    return 'unknown'
+end
+
+-- Adds the counters of cancel outcomes.
+local function count_cancels(cancelled, marked)
+    if cancelled > 0 then count('cancelled', cancelled) end
+    if marked > 0 then count('cancelMarked', marked) end
+end

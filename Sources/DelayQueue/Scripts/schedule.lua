@@ -16,30 +16,16 @@ for i = 6, #ARGV, 5 do
     end
     local due = value
     if mode == 'in' then due = now + value end
-    -- One call tells "new" from "live or finished": both keep the payload field.
-    if redis.call('HSETNX', K_JOB, id, payload) == 0 then
-        duplicates = duplicates + 1
-        out[job] = -1
-    else
-        redis.call('ZADD', K_DUE, due, id)
-        if pending then
-            redis.call('ZADD', pending, score, id)
-            redis.call('PEXPIRE', pending, pendingTTL)
-        end
+    if schedule_job(id, payload, due, pending, score, pendingTTL) then
         scheduled = scheduled + 1
         out[job] = due
         if earliest == nil or due < earliest then earliest = due end
+    else
+        duplicates = duplicates + 1
+        out[job] = -1
     end
 end
 if scheduled > 0 then count('scheduled', scheduled) end
 if duplicates > 0 then count('duplicates', duplicates) end
--- Wake sleeping consumers when a job is due before they would wake anyway: they sleep until the shard's old
--- head, at most `horizon` ms. A job due later is found by their next regular claim, so no head check is needed.
-if earliest ~= nil and earliest <= now + horizon then
-    -- After the inserts the head is at most `earliest`; equal means a new job leads the shard.
-    local head = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')[2]
-    if tonumber(head) == earliest then
-        redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. earliest)
-    end
-end
+wake_if_leading(earliest, now, horizon, ARGV[3], ARGV[4])
 return out
