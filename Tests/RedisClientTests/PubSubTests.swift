@@ -7,12 +7,13 @@ import Testing
 /// Runs `body` with a running subscriber for `server`; the subscriber is stopped afterwards.
 func withSubscriber<T: Sendable>(
     _ server: LocalRedisServer,
+    bufferLimit: Int = 10_000,
     _ body: @Sendable (RedisSubscriber) async throws -> T
 ) async throws -> T {
-    let subscriber = RedisSubscriber(
-        configuration: RedisClientConfiguration(
-            url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100),
-        logger: testLogger("subscriber"))
+    var configuration = RedisClientConfiguration(
+        url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100)
+    configuration.subscriptionBufferLimit = bufferLimit
+    let subscriber = RedisSubscriber(configuration: configuration, logger: testLogger("subscriber"))
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await subscriber.run()
@@ -139,6 +140,43 @@ struct PubSubTests {
                 let subscription = try await subscriber.subscribe(to: ["survivor"])
                 try await server.restart()
                 try await publishUntilReceived(client, channel: "survivor", on: subscription)
+            }
+        }
+    }
+
+    @Test("an endOnGap subscription ends with overflow when its reader falls behind; others go on")
+    func endOnOverflow() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server, bufferLimit: 5) { subscriber in
+                let strict = try await subscriber.subscribe(to: ["busy"], endOnGap: true)
+                let lenient = try await subscriber.subscribe(to: ["busy"])
+                for index in 0..<6 {
+                    #expect(try await client.send("PUBLISH", "busy", .string("\(index)")).int == 1)
+                }
+                var received: [String] = []
+                for await message in strict {
+                    received.append(String(buffer: message.payload))
+                }
+                #expect(received == ["0", "1", "2", "3", "4"])
+                #expect(strict.endReason == .overflow)
+                #expect(lenient.endReason == nil)
+                var iterator = lenient.makeAsyncIterator()
+                #expect(await iterator.next()?.payload == ByteBuffer(string: "0"))
+            }
+        }
+    }
+
+    @Test("an endOnGap subscription ends with disconnected when the connection drops; others are resubscribed")
+    func endOnDisconnect() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                let strict = try await subscriber.subscribe(to: ["gapless"], endOnGap: true)
+                let lenient = try await subscriber.subscribe(to: ["lenient"])
+                #expect(try await client.send("CLIENT", "KILL", "TYPE", "pubsub").int == 1)
+                for await _ in strict {}
+                #expect(strict.endReason == .disconnected)
+                try await publishUntilReceived(client, channel: "lenient", on: lenient)
+                #expect(try await client.send("PUBSUB", "NUMSUB", "gapless").array?.last == .integer(0))
             }
         }
     }

@@ -20,6 +20,8 @@ public final class RedisSubscriber: Service, Sendable {
     private struct Entry {
         var keys: [Key]
         var continuation: AsyncStream<RedisPubSubMessage>.Continuation
+        /// Set for subscriptions that end at the first lost message instead of skipping it.
+        var gapSignal: RedisSubscription.EndSignal?
     }
 
     private struct State {
@@ -52,9 +54,14 @@ public final class RedisSubscriber: Service, Sendable {
 
     /// Subscribes to `channels` (or patterns) and returns once Redis confirmed, so any message published after
     /// the return is delivered.
-    public func subscribe(to channels: [String], kind: RedisSubscriptionKind = .channel) async throws
-        -> RedisSubscription
-    {
+    ///
+    /// With `endOnGap`, the subscription ends instead of skipping messages: when its buffer is full (a slow
+    /// reader) or when the connection drops (messages published meanwhile are gone). ``RedisSubscription/endReason``
+    /// then tells why, so a reader backed by durable storage can replay from there.
+    public func subscribe(
+        to channels: [String], kind: RedisSubscriptionKind = .channel, endOnGap: Bool = false
+    ) async throws -> RedisSubscription {
+        let signal = RedisSubscription.EndSignal()
         let (stream, continuation) = AsyncStream.makeStream(
             of: RedisPubSubMessage.self, bufferingPolicy: .bufferingOldest(self.configuration.subscriptionBufferLimit))
         let keys = Array(Set(channels)).map { Key(kind: kind, name: $0) }
@@ -62,7 +69,7 @@ public final class RedisSubscriber: Service, Sendable {
             if state.isShutdown { return .failure(RedisClientError(.shutdown, "the subscriber is shut down")) }
             let id = state.nextID
             state.nextID += 1
-            state.entries[id] = Entry(keys: keys, continuation: continuation)
+            state.entries[id] = Entry(keys: keys, continuation: continuation, gapSignal: endOnGap ? signal : nil)
             var added: [Key] = []
             for key in keys {
                 if state.routes[key, default: []].isEmpty { added.append(key) }
@@ -83,7 +90,7 @@ public final class RedisSubscriber: Service, Sendable {
             continuation.finish()
             throw error
         }
-        return RedisSubscription(stream: stream, continuation: continuation)
+        return RedisSubscription(stream: stream, continuation: continuation, signal: signal)
     }
 
     /// Channels (and patterns) subscribed now, for tests and ops.
@@ -130,6 +137,7 @@ public final class RedisSubscriber: Service, Sendable {
                     self.reconnects.increment()
                     try await self.resubscribe(on: connection)
                     await self.watch(connection)
+                    self.endGapIntolerant(.disconnected)
                 } catch {
                     failures += 1
                     self.logger.warning("redis subscriber connection failed", metadata: ["error": "\(error)"])
@@ -154,7 +162,23 @@ public final class RedisSubscriber: Service, Sendable {
         }
         connection?.channel.close(promise: nil)
         waiters.forEach { $0.fail(RedisClientError(.shutdown, "the subscriber is shut down")) }
-        entries.forEach { $0.continuation.finish() }
+        for entry in entries {
+            entry.gapSignal?.set(.shutdown)
+            entry.continuation.finish()
+        }
+    }
+
+    /// Ends the subscriptions that must not skip messages, after the connection dropped: messages published
+    /// until the resubscription are lost.
+    private func endGapIntolerant(_ reason: RedisSubscription.EndReason) {
+        let ended = self.state.withLock { state in
+            state.entries.values.filter { $0.gapSignal != nil }
+        }
+        // Outside the lock: finishing runs the stream's termination handler, which takes the lock to unsubscribe.
+        for entry in ended {
+            entry.gapSignal?.set(reason)
+            entry.continuation.finish()
+        }
     }
 
     private func resubscribe(on connection: RedisConnection) async throws {
@@ -198,14 +222,23 @@ public final class RedisSubscriber: Service, Sendable {
     private func dispatch(_ push: RedisPushMessage) {
         guard case .message(let message) = push else { return }
         let key = Key(kind: message.kind, name: message.pattern ?? message.channel)
-        let lost = self.state.withLock { state -> Int in
+        let (lost, overflowed) = self.state.withLock { state -> (Int, [Entry]) in
             var lost = 0
+            var overflowed: [Entry] = []
             for id in state.routes[key] ?? [] {
-                if case .dropped = state.entries[id]?.continuation.yield(message) { lost += 1 }
+                guard let entry = state.entries[id], case .dropped = entry.continuation.yield(message) else {
+                    continue
+                }
+                lost += 1
+                if entry.gapSignal != nil { overflowed.append(entry) }
             }
-            return lost
+            return (lost, overflowed)
         }
         if lost > 0 { self.dropped.increment(by: lost) }
+        for entry in overflowed {
+            entry.gapSignal?.set(.overflow)
+            entry.continuation.finish()
+        }
     }
 
     // MARK: Commands
