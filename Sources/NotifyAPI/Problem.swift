@@ -85,11 +85,31 @@ extension Problem {
             extensions: fields.isEmpty ? [:] : ["invalidFields": .strings(fields)])
     }
 
-    /// The body is larger than the limit (413).
-    public static func payloadTooLarge(limitBytes: Int) -> Problem {
+    /// The body, or one field of it, is larger than its limit (413).
+    public static func payloadTooLarge(limitBytes: Int, field: String? = nil) -> Problem {
         Problem(
             type: Self.typeBase + "payload-too-large", title: "Payload too large", status: .contentTooLarge,
-            detail: "the limit is \(limitBytes) bytes", extensions: ["limitBytes": .integer(limitBytes)])
+            detail: "\(field ?? "the request body") is limited to \(limitBytes) bytes",
+            extensions: ["limitBytes": .integer(limitBytes)].merging(
+                field.map { ["invalidFields": .strings([$0])] } ?? [:], uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// More recipients than one request may have (413).
+    public static func tooManyRecipients(_ count: Int, limit: Int) -> Problem {
+        Problem(
+            type: Self.typeBase + "too-many-recipients", title: "Too many recipients", status: .contentTooLarge,
+            detail: "\(count) recipients; one request may have at most \(limit), split it",
+            extensions: ["limit": .integer(limit), "invalidFields": .strings(["recipients"])])
+    }
+
+    /// The request conflicts with an earlier one (409).
+    public static func conflict(_ detail: String) -> Problem {
+        Problem(type: Self.typeBase + "conflict", title: "Conflict", status: .conflict, detail: detail)
+    }
+
+    /// The resource does not exist, or is not visible to the caller (404).
+    public static func notFound(_ detail: String) -> Problem {
+        Problem(type: Self.typeBase + "not-found", title: "Not found", status: .notFound, detail: detail)
     }
 
     /// A dependency (Redis) is unavailable; the request may be retried (503).

@@ -48,13 +48,7 @@ public struct APIKeyVerifier: Sendable {
 
     /// A new random key and the config entry that accepts it, for `name`.
     public static func generate(name: String) -> (key: String, entry: String) {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let key =
-            "nk_"
-            + Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let key = "nk_" + Base64URL.random(byteCount: 32)
         let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
         return (key, "\(name):\(digest)")
     }

@@ -58,12 +58,15 @@ public final class RedisSubscriber: Service, Sendable {
     /// With `endOnGap`, the subscription ends instead of skipping messages: when its buffer is full (a slow
     /// reader) or when the connection drops (messages published meanwhile are gone). ``RedisSubscription/endReason``
     /// then tells why, so a reader backed by durable storage can replay from there.
+    /// `bufferLimit` overrides the configured ``RedisClientConfiguration/subscriptionBufferLimit`` for this one.
     public func subscribe(
-        to channels: [String], kind: RedisSubscriptionKind = .channel, endOnGap: Bool = false
+        to channels: [String], kind: RedisSubscriptionKind = .channel, endOnGap: Bool = false,
+        bufferLimit: Int? = nil
     ) async throws -> RedisSubscription {
         let signal = RedisSubscription.EndSignal()
         let (stream, continuation) = AsyncStream.makeStream(
-            of: RedisPubSubMessage.self, bufferingPolicy: .bufferingOldest(self.configuration.subscriptionBufferLimit))
+            of: RedisPubSubMessage.self,
+            bufferingPolicy: .bufferingOldest(max(1, bufferLimit ?? self.configuration.subscriptionBufferLimit)))
         let keys = Array(Set(channels)).map { Key(kind: kind, name: $0) }
         let outcome = self.state.withLock { state -> Result<(Int, EventLoopFuture<Void>), RedisClientError> in
             if state.isShutdown { return .failure(RedisClientError(.shutdown, "the subscriber is shut down")) }

@@ -1,0 +1,24 @@
+/// The answer to an ingest: the notification id and, per recipient, the event id and what happens with the push.
+public struct IngestResult: Encodable, Sendable, Hashable {
+    public struct Recipient: Encodable, Sendable, Hashable {
+        public var userID: String
+        public var eventID: String
+        /// `scheduled`, `deferred` (quiet hours), `muted`, `off` (inbox only), `retracted`, or `duplicate` when
+        /// an earlier request with the same idempotency key already delivered it.
+        public var push: String
+
+        enum CodingKeys: String, CodingKey {
+            case userID = "user_id"
+            case eventID = "event_id"
+            case push
+        }
+    }
+
+    public var notificationID: String
+    public var recipients: [Recipient]
+
+    enum CodingKeys: String, CodingKey {
+        case notificationID = "notification_id"
+        case recipients
+    }
+}

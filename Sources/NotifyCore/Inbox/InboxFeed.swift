@@ -1,0 +1,84 @@
+import Metrics
+import RedisClient
+
+/// One user's events from a resume point on, with no gap and no duplicate: the SSE stream and the Plexer's
+/// `notify` channel both read through it.
+///
+/// It subscribes first, then replays the inbox after the last id delivered, then passes live events on, dropping
+/// any id not newer than the last one delivered (an event can arrive both ways). When the pub/sub connection
+/// drops, it subscribes again and replays what it may have missed; when the reader is too slow, it ends.
+public struct InboxFeed: Sendable {
+    /// Why a feed ended.
+    public enum End: Sendable, Hashable {
+        /// The reader fell behind; it should reconnect and resume from its last id.
+        case overflow
+        /// The process is shutting down.
+        case shutdown
+    }
+
+    public let hub: LiveHub
+    public let inbox: Inbox
+    /// Events read from the inbox per round trip while replaying.
+    public let replayPageSize: Int
+
+    private static let delivered = Counter(label: "notify_live_events_delivered_total")
+
+    public init(hub: LiveHub, inbox: Inbox, replayPageSize: Int = 200) {
+        self.hub = hub
+        self.inbox = inbox
+        self.replayPageSize = replayPageSize
+    }
+
+    /// Delivers `userID`'s events after `resumeAfter` (or, when `nil`, from now on) to `deliver`, in order, until
+    /// the reader is too slow, the process shuts down, or the calling task is cancelled.
+    ///
+    /// `deliver` may suspend (a slow socket): meanwhile live events wait in the listener's bounded buffer.
+    public func run(
+        userID: String, resumeAfter: StreamID?, deliver: (InboxEvent) async throws -> Void
+    ) async throws -> End {
+        var last = resumeAfter
+        var replay = resumeAfter != nil
+        while true {
+            try Task.checkCancellation()
+            let subscription = try await self.hub.listen(to: userID)
+            defer { subscription.unsubscribe() }
+            if replay {
+                try await self.replay(userID: userID, after: &last, deliver: deliver)
+            } else {
+                // A fresh start: events up to the newest one now are history, not news.
+                last = try await self.inbox.lastEventID(of: userID)
+                replay = true
+            }
+            for await message in subscription {
+                guard let event = InboxEvent(liveMessage: message.payload) else { continue }
+                if let last, event.id <= last { continue }
+                try await deliver(event)
+                Self.delivered.increment()
+                last = event.id
+            }
+            try Task.checkCancellation()
+            switch subscription.endReason {
+            case .disconnected:
+                continue
+            case .overflow:
+                return .overflow
+            case .shutdown, nil:
+                return .shutdown
+            }
+        }
+    }
+
+    private func replay(
+        userID: String, after last: inout StreamID?, deliver: (InboxEvent) async throws -> Void
+    ) async throws {
+        while true {
+            let page = try await self.inbox.events(of: userID, after: last, limit: self.replayPageSize)
+            for event in page {
+                try await deliver(event)
+                Self.delivered.increment()
+                last = event.id
+            }
+            if page.count < self.replayPageSize { return }
+        }
+    }
+}
