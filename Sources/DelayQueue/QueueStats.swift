@@ -136,3 +136,19 @@ extension Array {
         self.indices.contains(index) ? self[index] : nil
     }
 }
+
+/// The stats of every shard and their total, as JSON for ops (`notify queue stats --json`, the admin API).
+public struct QueueStatsDocument: Encodable, Sendable {
+    public struct Shard: Encodable, Sendable {
+        public var shard: Int
+        public var stats: QueueStats
+    }
+
+    public var total: QueueStats
+    public var shards: [Shard]
+
+    public init(total: QueueStats, shards: [QueueStats]) {
+        self.total = total
+        self.shards = shards.enumerated().map { Shard(shard: $0.offset, stats: $0.element) }
+    }
+}

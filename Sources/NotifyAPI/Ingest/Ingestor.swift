@@ -40,6 +40,17 @@ public struct Ingestor: Sendable {
         let recordTtlMs = max(
             self.configuration.recordTtlMs, (delayMs ?? self.configuration.defaultDelayMs) + 3_600_000)
 
+        if request.idempotencyKey != nil {
+            // One key for the whole request catches a reused idempotency key whose recipients fall in other
+            // shards; the per-shard records then catch the rest (and cover a partly applied earlier attempt).
+            let previous = try await self.client.send(
+                "SET", .string(self.keys.idempotencyRecord(notificationID)), .string(fingerprint), "NX", "GET", "PX",
+                .integer(recordTtlMs))
+            if let previous = previous.string, previous != fingerprint {
+                throw Problem.conflict(
+                    "the idempotency key was used before with another request; use a new key for a new request")
+            }
+        }
         var groups: [Int: [String]] = [:]
         for user in recipients {
             groups[self.keys.shards.shard(of: user), default: []].append(user)

@@ -23,7 +23,11 @@ public struct APIKeyVerifier: Sendable {
 
     /// Reads `key` from `config`: comma-separated `name:sha256hex` entries (e.g. `NOTIFY_AUTH_API_KEYS`).
     public init(config: ConfigReader, key: ConfigKey) throws(NotifyConfigError) {
-        let entries = config.stringArray(forKey: key, isSecret: true, default: [])
+        try self.init(entries: config.stringArray(forKey: key, isSecret: true, default: []))
+    }
+
+    /// Parses `name:sha256hex` entries (as printed by `notify keys generate`); empty entries are skipped.
+    public init(entries: [String]) throws(NotifyConfigError) {
         var parsed: [Entry] = []
         for entry in entries where !entry.isEmpty {
             let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)

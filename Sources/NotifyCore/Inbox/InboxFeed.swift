@@ -32,22 +32,26 @@ public struct InboxFeed: Sendable {
     /// Delivers `userID`'s events after `resumeAfter` (or, when `nil`, from now on) to `deliver`, in order, until
     /// the reader is too slow, the process shuts down, or the calling task is cancelled.
     ///
-    /// `deliver` may suspend (a slow socket): meanwhile live events wait in the listener's bounded buffer.
+    /// `onReady` runs once, when the feed is subscribed and caught up: every event ingested from then on will be
+    /// delivered. `deliver` may suspend (a slow socket): meanwhile live events wait in the listener's bounded
+    /// buffer.
     public func run(
-        userID: String, resumeAfter: StreamID?, deliver: (InboxEvent) async throws -> Void
+        userID: String, resumeAfter: StreamID?, onReady: () async throws -> Void = {},
+        deliver: (InboxEvent) async throws -> Void
     ) async throws -> End {
+        // A fresh start resumes after the newest event now, read before subscribing: an event ingested between
+        // the read and the subscription is then replayed, not lost.
         var last = resumeAfter
-        var replay = resumeAfter != nil
+        if last == nil { last = try await self.inbox.lastEventID(of: userID) }
+        var ready = false
         while true {
             try Task.checkCancellation()
             let subscription = try await self.hub.listen(to: userID)
             defer { subscription.unsubscribe() }
-            if replay {
-                try await self.replay(userID: userID, after: &last, deliver: deliver)
-            } else {
-                // A fresh start: events up to the newest one now are history, not news.
-                last = try await self.inbox.lastEventID(of: userID)
-                replay = true
+            try await self.replay(userID: userID, after: &last, deliver: deliver)
+            if !ready {
+                ready = true
+                try await onReady()
             }
             for await message in subscription {
                 guard let event = InboxEvent(liveMessage: message.payload) else { continue }

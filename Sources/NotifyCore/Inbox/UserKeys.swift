@@ -32,6 +32,11 @@ public struct UserKeys: Sendable {
         "\(self.prefix):{\(shard)}:notif:\(notificationID)"
     }
 
+    /// The fingerprint of the request that first used a notification id (from an idempotency key).
+    public func idempotencyRecord(_ notificationID: String) -> String {
+        "\(self.prefix):idem:\(notificationID)"
+    }
+
     private func key(_ kind: String, _ userID: String) -> String {
         "\(self.prefix):{\(self.shards.shard(of: userID))}:\(kind):\(userID)"
     }

@@ -51,8 +51,7 @@ struct QueueStatsCommand: AsyncParsableCommand {
         try await QueueSession.with(self.options) { queue in
             let (total, shards) = try await queue.stats()
             if self.json {
-                let document = QueueStatsDocument(
-                    total: total, shards: shards.enumerated().map { ShardStats(shard: $0.offset, stats: $0.element) })
+                let document = QueueStatsDocument(total: total, shards: shards)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(document), as: UTF8.self))
@@ -69,16 +68,6 @@ struct QueueStatsCommand: AsyncParsableCommand {
             print("counters: " + (counters.isEmpty ? "none yet" : counters.joined(separator: " ")))
         }
     }
-}
-
-struct QueueStatsDocument: Encodable {
-    var total: QueueStats
-    var shards: [ShardStats]
-}
-
-struct ShardStats: Encodable {
-    var shard: Int
-    var stats: QueueStats
 }
 
 extension QueueStats {

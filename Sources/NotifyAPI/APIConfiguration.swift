@@ -1,0 +1,45 @@
+import Configuration
+import NotifyCore
+
+/// Limits and timings of the HTTP API itself (ingest limits are in ``IngestConfiguration``).
+public struct APIConfiguration: Sendable {
+    /// Largest request body; 10,000 recipients of up to 128 bytes fit in the default.
+    public var maxBodyBytes: Int
+    /// Interval of SSE heartbeat comments, so proxies keep idle streams open and dead clients are noticed.
+    public var heartbeatMs: Int
+    /// Live events buffered per SSE client before it counts as too slow and is disconnected (it resumes).
+    public var streamBufferEvents: Int
+    /// Largest inbox page.
+    public var maxPageSize: Int
+    /// Most ids in one `POST /v1/ack`.
+    public var maxAckIDs: Int
+
+    public init(
+        maxBodyBytes: Int = 2 << 20, heartbeatMs: Int = 15_000, streamBufferEvents: Int = 512,
+        maxPageSize: Int = 200, maxAckIDs: Int = 1_000
+    ) {
+        self.maxBodyBytes = maxBodyBytes
+        self.heartbeatMs = heartbeatMs
+        self.streamBufferEvents = streamBufferEvents
+        self.maxPageSize = maxPageSize
+        self.maxAckIDs = maxAckIDs
+    }
+
+    /// Reads the settings from `config` (scoped to `api`).
+    public init(config: ConfigReader) throws(NotifyConfigError) {
+        let d = APIConfiguration()
+        self.init(
+            maxBodyBytes: config.int(forKey: "maxBodyBytes", default: d.maxBodyBytes),
+            heartbeatMs: config.int(forKey: "heartbeatMs", default: d.heartbeatMs),
+            streamBufferEvents: config.int(forKey: "streamBufferEvents", default: d.streamBufferEvents),
+            maxPageSize: config.int(forKey: "maxPageSize", default: d.maxPageSize),
+            maxAckIDs: config.int(forKey: "maxAckIDs", default: d.maxAckIDs))
+        for (name, value) in [
+            ("maxBodyBytes", self.maxBodyBytes), ("heartbeatMs", self.heartbeatMs),
+            ("streamBufferEvents", self.streamBufferEvents), ("maxPageSize", self.maxPageSize),
+            ("maxAckIDs", self.maxAckIDs),
+        ] where value <= 0 {
+            throw NotifyConfigError("api.\(name) must be positive, got \(value)")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import DelayQueue
+import Hummingbird
+import NotifyCore
+
+/// The HTTP API: backend, app and admin endpoints on one router, each group behind its own authentication.
+///
+/// | group | auth | endpoints |
+/// |---|---|---|
+/// | backend | API key | `POST /v1/notifications`, `DELETE /v1/notifications/{id}` |
+/// | app | user JWT | `GET /v1/stream`, `GET /v1/inbox`, `POST /v1/ack` |
+/// | admin | admin key | `GET /v1/admin/queues`, `GET /v1/admin/dead`, `POST /v1/admin/dead/replay` |
+public struct APIServer: Sendable {
+    public let ingestor: Ingestor
+    public let inbox: Inbox
+    public let feed: InboxFeed
+    public let queue: DelayQueue
+    public let backendKeys: APIKeyVerifier
+    public let adminKeys: APIKeyVerifier
+    public let userTokens: UserTokenVerifier
+    public let configuration: APIConfiguration
+
+    public init(
+        ingestor: Ingestor, inbox: Inbox, feed: InboxFeed, queue: DelayQueue, backendKeys: APIKeyVerifier,
+        adminKeys: APIKeyVerifier, userTokens: UserTokenVerifier, configuration: APIConfiguration
+    ) {
+        self.ingestor = ingestor
+        self.inbox = inbox
+        self.feed = feed
+        self.queue = queue
+        self.backendKeys = backendKeys
+        self.adminKeys = adminKeys
+        self.userTokens = userTokens
+        self.configuration = configuration
+    }
+
+    /// A router with every API route and the problem and metrics middlewares; the caller adds the ops routes.
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        self.addRoutes(to: router)
+        return router
+    }
+
+    func addRoutes(to router: Router<APIRequestContext>) {
+        let limits = self.configuration
+        let backend = APIKeyMiddleware(verifier: self.backendKeys, role: .backend)
+        let user = UserTokenMiddleware(verifier: self.userTokens)
+        NotificationRoutes(ingestor: self.ingestor, maxBodyBytes: limits.maxBodyBytes)
+            .register(on: router.group("v1/notifications").add(middleware: backend))
+        StreamRoutes(feed: self.feed, heartbeatMs: limits.heartbeatMs)
+            .register(on: router.group("v1/stream").add(middleware: user))
+        InboxRoutes(inbox: self.inbox, maxPageSize: limits.maxPageSize)
+            .register(on: router.group("v1/inbox").add(middleware: user))
+        AckRoutes(queue: self.queue, maxIDs: limits.maxAckIDs, maxBodyBytes: 64 * 1024)
+            .register(on: router.group("v1/ack").add(middleware: user))
+        AdminRoutes(queue: self.queue)
+            .register(
+                on: router.group("v1/admin").add(middleware: APIKeyMiddleware(verifier: self.adminKeys, role: .admin)))
+    }
+}

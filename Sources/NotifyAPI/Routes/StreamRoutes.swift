@@ -1,0 +1,71 @@
+import AsyncAlgorithms
+import HTTPTypes
+import Hummingbird
+import NotifyCore
+import ServiceLifecycle
+
+/// `GET /v1/stream`: the user's events as Server-Sent Events, resumable by `Last-Event-ID` (or `?since=`).
+///
+/// Events: `id: <event id>`, `event: notification`, `data: <event JSON>`. A comment every heartbeat keeps proxies
+/// from closing an idle stream. A client too slow to keep up gets `event: overflow` and the stream ends; it
+/// reconnects with its last id and misses nothing. On shutdown the stream ends cleanly, and the client's
+/// automatic reconnect (with `Last-Event-ID`) reaches another instance.
+struct StreamRoutes {
+    let feed: InboxFeed
+    let heartbeatMs: Int
+
+    func register(on group: RouterGroup<APIRequestContext>) {
+        group.get { request, context -> Response in
+            let user = try context.userID()
+            let resume =
+                try InboxRoutes.eventID(request.headers[.lastEventID], name: "Last-Event-ID")
+                ?? InboxRoutes.eventID(request.uri.queryParameters.get("since"), name: "since")
+            let headers: HTTPFields = [
+                .contentType: "text/event-stream", .cacheControl: "no-cache",
+                HTTPField.Name("X-Accel-Buffering")!: "no",
+            ]
+            return Response(status: .ok, headers: headers, body: self.body(user: user, resume: resume))
+        }
+    }
+
+    private func body(user: String, resume: StreamID?) -> ResponseBody {
+        let feed = self.feed
+        let heartbeat = Duration.milliseconds(self.heartbeatMs)
+        return ResponseBody { writer in
+            // One writer, two sources: the feed and the heartbeat both hand chunks to the writing loop. The
+            // channel has no buffer, so a slow socket holds the feed back until the hub drops it (overflow).
+            let chunks = AsyncChannel<ByteBuffer>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    defer { chunks.finish() }
+                    // `: ready` tells the client (and tests) that every event from now on will arrive.
+                    let end = try await feed.run(
+                        userID: user, resumeAfter: resume,
+                        onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) }
+                    ) { event in
+                        await chunks.send(
+                            ByteBuffer(string: "id: \(event.id)\nevent: notification\ndata: \(event.json)\n\n"))
+                    }
+                    if end == .overflow {
+                        await chunks.send(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
+                    }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: heartbeat)
+                        await chunks.send(ByteBuffer(string: ": heartbeat\n\n"))
+                    }
+                }
+                try await withGracefulShutdownHandler {
+                    for await chunk in chunks {
+                        try await writer.write(chunk)
+                    }
+                } onGracefulShutdown: {
+                    chunks.finish()
+                }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
+    }
+}

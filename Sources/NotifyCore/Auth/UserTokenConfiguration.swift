@@ -1,0 +1,75 @@
+import Configuration
+
+/// How app users' JWTs are checked: against an OIDC issuer's JWKS (e.g. a Keycloak realm's certs), or, for
+/// development, a shared HS256 secret.
+public struct UserTokenConfiguration: Sendable {
+    /// URL of the issuer's JSON Web Key Set, fetched at start and again when a token names an unknown `kid`.
+    public var jwksURL: String?
+    /// Required `iss` (e.g. `https://sso.example.com/realms/chat`); unchecked only when not set and no JWKS is used.
+    public var issuer: String?
+    /// Required `aud` (one of the token's audiences).
+    public var audience: String?
+    /// Development only: accepts HS256 tokens signed with this secret (at least 32 bytes).
+    public var hs256Secret: String?
+    /// Algorithms accepted; `none` never is, and HS* only with ``hs256Secret``.
+    public var algorithms: Set<String>
+    /// Clock skew tolerated on `exp` and `nbf`.
+    public var leewaySeconds: Int
+    /// The claim that holds the user id: `sub` (default), `preferred_username` or `user_id`.
+    public var userClaim: String
+    /// Shortest time between two JWKS fetches caused by unknown `kid`s, so forged tokens cannot hammer the issuer.
+    public var jwksRefreshIntervalMs: Int
+
+    public static let userClaims: Set<String> = ["sub", "preferred_username", "user_id"]
+
+    public init(
+        jwksURL: String? = nil, issuer: String? = nil, audience: String? = nil, hs256Secret: String? = nil,
+        algorithms: Set<String> = ["RS256", "ES256"], leewaySeconds: Int = 30, userClaim: String = "sub",
+        jwksRefreshIntervalMs: Int = 10_000
+    ) {
+        self.jwksURL = jwksURL
+        self.issuer = issuer
+        self.audience = audience
+        self.hs256Secret = hs256Secret
+        self.algorithms = hs256Secret == nil ? algorithms : algorithms.union(["HS256"])
+        self.leewaySeconds = leewaySeconds
+        self.userClaim = userClaim
+        self.jwksRefreshIntervalMs = jwksRefreshIntervalMs
+    }
+
+    /// Reads the settings from `config` (scoped to `auth.jwt`).
+    public init(config: ConfigReader) throws(NotifyConfigError) {
+        let d = UserTokenConfiguration()
+        self.init(
+            jwksURL: config.string(forKey: "jwksURL"),
+            issuer: config.string(forKey: "issuer"),
+            audience: config.string(forKey: "audience"),
+            hs256Secret: config.string(forKey: "hs256Secret", isSecret: true),
+            algorithms: Set(config.stringArray(forKey: "algorithms", default: Array(d.algorithms))),
+            leewaySeconds: config.int(forKey: "leewaySeconds", default: d.leewaySeconds),
+            userClaim: config.string(forKey: "userClaim", default: d.userClaim),
+            jwksRefreshIntervalMs: config.int(forKey: "jwksRefreshIntervalMs", default: d.jwksRefreshIntervalMs))
+        try self.validate()
+    }
+
+    public func validate() throws(NotifyConfigError) {
+        if let secret = self.hs256Secret, secret.utf8.count < 32 {
+            throw NotifyConfigError("auth.jwt.hs256Secret must be at least 32 bytes")
+        }
+        if self.jwksURL != nil, self.issuer == nil {
+            throw NotifyConfigError("auth.jwt.issuer is required with auth.jwt.jwksURL")
+        }
+        if self.algorithms.contains(where: { $0.lowercased() == "none" }) {
+            throw NotifyConfigError("auth.jwt.algorithms must not contain none")
+        }
+        guard Self.userClaims.contains(self.userClaim) else {
+            throw NotifyConfigError("auth.jwt.userClaim must be one of \(Self.userClaims.sorted())")
+        }
+        guard (0...600).contains(self.leewaySeconds) else {
+            throw NotifyConfigError("auth.jwt.leewaySeconds must be between 0 and 600")
+        }
+    }
+
+    /// Whether any way to check user tokens is configured.
+    public var isConfigured: Bool { self.jwksURL != nil || self.hs256Secret != nil }
+}

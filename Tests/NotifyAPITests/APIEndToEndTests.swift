@@ -1,0 +1,184 @@
+import DelayQueue
+import Foundation
+import NIOHTTP1
+import NotifyAPI
+import NotifyCore
+import RedisClient
+import Testing
+
+@Suite("API end to end")
+struct APIEndToEndTests {
+    @Test("an ingested notification reaches the recipient's SSE stream within 100 ms, and only theirs")
+    func liveDelivery() async throws {
+        try await withAPIServer { api in
+            let alice = try await SSEStream.open(api, token: try await api.token(for: "alice"))
+            let bob = try await SSEStream.open(api, token: try await api.token(for: "bob"))
+            #expect(alice.status == 200)
+            var aliceEvents = alice.events.makeAsyncIterator()
+            var bobEvents = bob.events.makeAsyncIterator()
+            _ = try await alice.waitUntilReady(&aliceEvents)
+            _ = try await bob.waitUntilReady(&bobEvents)
+
+            let result = try await api.notify(
+                #"{"recipients":["alice"],"type":"message","room":"r1","payload":{"text":"hi"}}"#)
+            let event = try #require(try await aliceEvents.nextNotification())
+            // From the moment Redis wrote the event (its id's time, same host clock) to the client reading it.
+            let receivedMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            let writtenMs = try #require(StreamID(event.id ?? "")).milliseconds
+            #expect(receivedMs - writtenMs < 100, "delivered \(receivedMs - writtenMs) ms after it was written")
+            let recipient = try #require((result["recipients"] as? [[String: Any]])?.first)
+            #expect(event.id == recipient["event_id"] as? String && event.event == "notification")
+            let data = try JSONSerialization.jsonObject(with: Data((event.data ?? "").utf8)) as? [String: Any]
+            #expect((data?["payload"] as? [String: Any])?["text"] as? String == "hi")
+            #expect(data?["notification_id"] as? String == result["notification_id"] as? String)
+
+            // Bob's stream got nothing of it: the next thing he sees is his own event.
+            _ = try await api.notify(#"{"recipients":["bob"],"type":"reaction"}"#)
+            let bobs = try #require(try await bobEvents.nextNotification())
+            #expect(bobs.data?.contains("reaction") == true)
+            alice.close()
+            bob.close()
+        }
+    }
+
+    @Test("an ack cancels the push; without an ack the push becomes due after the delay")
+    func ackCancelsPush() async throws {
+        try await withAPIServer { api in
+            let sent = try await api.notify(
+                #"{"recipients":["alice","bob"],"type":"message","push":{"delay_ms":10000,"title":"New"}}"#)
+            let recipients = try #require(sent["recipients"] as? [[String: Any]])
+            let aliceEvent = try #require(recipients.first { $0["user_id"] as? String == "alice" }?["event_id"])
+
+            let token = try await api.token(for: "alice")
+            let ack = try await api.send(.POST, "/v1/ack", bearer: token, json: #"{"up_to":"\#(aliceEvent)"}"#)
+            #expect(ack.status == 200)
+            #expect(try ack.object()["cancelled"] as? Int == 1 && ack.object()["already_sent"] as? Int == 0)
+            let again = try await api.send(.POST, "/v1/ack", bearer: token, json: #"{"ids":["\#(aliceEvent)"]}"#)
+            #expect(try again.object()["cancelled"] as? Int == 0)
+            #expect(try await api.queue.stats().total.counters["cancelled"] == 1)
+
+            // Bob did not fetch: his job is due once the delay has passed, not before.
+            var claimed: [ClaimedJob] = []
+            for shard in 0..<api.queue.shards.count {
+                claimed += try await api.queue.claim(shard: shard, max: 10).jobs
+            }
+            #expect(claimed.isEmpty)
+            api.clock.advance(byMs: 10_000)
+            for shard in 0..<api.queue.shards.count {
+                claimed += try await api.queue.claim(shard: shard, max: 10).jobs
+            }
+            #expect(claimed.map(\.id.userID) == ["bob"])
+        }
+    }
+
+    @Test("a client that missed 50 events resumes with Last-Event-ID and gets exactly those, in order, then live")
+    func resumeAfterMissedEvents() async throws {
+        try await withAPIServer { api in
+            let token = try await api.token(for: "alice")
+            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let lastSeen = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            var missed: [String] = []
+            for index in 0..<50 {
+                let result = try await api.notify(
+                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#)
+                missed.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+            }
+            let stream = try await SSEStream.open(api, token: token, lastEventID: lastSeen)
+            var events = stream.events.makeAsyncIterator()
+            let replayed = try await stream.waitUntilReady(&events)
+            #expect(replayed.map(\.id) == missed.map(Optional.some))
+            let live = try await api.notify(#"{"recipients":["alice"],"type":"call","push":null}"#)
+            let next = try #require(try await events.nextNotification())
+            #expect(next.id == (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            stream.close()
+        }
+    }
+
+    @Test("retrying with the same Idempotency-Key returns the same ids and creates nothing")
+    func idempotentRetry() async throws {
+        try await withAPIServer { api in
+            let body = #"{"recipients":["alice","bob"],"type":"message"}"#
+            let first = try await api.send(
+                .POST, "/v1/notifications", bearer: api.apiKey, json: body, headers: [("Idempotency-Key", "k-1")])
+            let second = try await api.send(
+                .POST, "/v1/notifications", bearer: api.apiKey, json: body, headers: [("Idempotency-Key", "k-1")])
+            #expect(first.status == 202 && second.status == 202)
+            #expect(try first.object()["notification_id"] as? String == second.object()["notification_id"] as? String)
+            let ids = { (response: TestResponse) in
+                try (response.object()["recipients"] as? [[String: Any]])?.compactMap { $0["event_id"] as? String }
+            }
+            #expect(try ids(first) == ids(second))
+            #expect(try await api.queue.stats().total.counters["scheduled"] == 2)
+            let other = try await api.send(
+                .POST, "/v1/notifications", bearer: api.apiKey, json: #"{"recipients":["carol"],"type":"call"}"#,
+                headers: [("Idempotency-Key", "k-1")])
+            #expect(other.status == 409 && other.problemType == "/problems/conflict")
+        }
+    }
+
+    @Test("a muted room: the event is in the inbox, but no push is scheduled")
+    func mutedRoom() async throws {
+        try await withAPIServer { api in
+            try await api.client.send("HSET", .string(api.keys.preferences("alice")), "mute:room:noisy", "0")
+            let result = try await api.notify(#"{"recipients":["alice"],"type":"message","room":"noisy"}"#)
+            #expect((result["recipients"] as? [[String: Any]])?.first?["push"] as? String == "muted")
+            let inbox = try await api.send(.GET, "/v1/inbox", bearer: try await api.token(for: "alice"))
+            #expect(try (inbox.object()["events"] as? [Any])?.count == 1)
+            #expect(try await api.queue.peek(limit: 10).isEmpty)
+        }
+    }
+
+    @Test("the inbox pages newest first with a cursor, and shows a user only their own events")
+    func inboxPaging() async throws {
+        try await withAPIServer { api in
+            for index in 0..<5 {
+                _ = try await api.notify(#"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)}}"#)
+            }
+            _ = try await api.notify(#"{"recipients":["bob"],"type":"message"}"#)
+            let token = try await api.token(for: "alice")
+            let page1 = try await api.send(.GET, "/v1/inbox?limit=3", bearer: token).object()
+            let events1 = try #require(page1["events"] as? [[String: Any]])
+            #expect(events1.compactMap { ($0["payload"] as? [String: Any])?["n"] as? Int } == [4, 3, 2])
+            let cursor = try #require(page1["next"] as? String)
+            let page2 = try await api.send(.GET, "/v1/inbox?limit=3&before=\(cursor)", bearer: token).object()
+            let events2 = try #require(page2["events"] as? [[String: Any]])
+            #expect(events2.compactMap { ($0["payload"] as? [String: Any])?["n"] as? Int } == [1, 0])
+            #expect(page2["next"] is NSNull)
+            let oldest = try await api.send(.GET, "/v1/inbox?order=oldest&limit=1", bearer: token).object()
+            #expect(((oldest["events"] as? [[String: Any]])?.first?["payload"] as? [String: Any])?["n"] as? Int == 0)
+            let bobs = try await api.send(.GET, "/v1/inbox", bearer: try await api.token(for: "bob")).object()
+            #expect((bobs["events"] as? [Any])?.count == 1)
+        }
+    }
+
+    @Test("retract cancels the pushes of every recipient; an unknown id is 404")
+    func retract() async throws {
+        try await withAPIServer { api in
+            let sent = try await api.notify(#"{"recipients":["a","b","c"],"type":"call"}"#)
+            let id = try #require(sent["notification_id"] as? String)
+            let response = try await api.send(.DELETE, "/v1/notifications/\(id)", bearer: api.apiKey)
+            #expect(response.status == 200)
+            #expect(try response.object()["cancelled"] as? Int == 3)
+            #expect(try await api.queue.peek(limit: 10).isEmpty)
+            let unknown = try await api.send(.DELETE, "/v1/notifications/nope", bearer: api.apiKey)
+            #expect(unknown.status == 404 && unknown.problemType == "/problems/not-found")
+        }
+    }
+
+    @Test("admin endpoints show queue stats and dead letters to the admin key only")
+    func admin() async throws {
+        try await withAPIServer { api in
+            _ = try await api.notify(#"{"recipients":["alice"],"type":"message"}"#)
+            let stats = try await api.send(.GET, "/v1/admin/queues", bearer: api.adminKey)
+            #expect(stats.status == 200)
+            let total = try #require(try stats.object()["total"] as? [String: Any])
+            #expect(total["scheduledLater"] as? Int == 1)
+            #expect(try await api.send(.GET, "/v1/admin/dead", bearer: api.adminKey).status == 200)
+            let replay = try await api.send(
+                .POST, "/v1/admin/dead/replay", bearer: api.adminKey, json: #"{"id":"x/y"}"#)
+            #expect(replay.status == 404)
+            #expect(try await api.send(.GET, "/v1/admin/queues", bearer: api.apiKey).status == 401)
+            #expect(try await api.send(.GET, "/v1/admin/queues").status == 401)
+        }
+    }
+}

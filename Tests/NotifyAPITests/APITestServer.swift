@@ -1,0 +1,159 @@
+import AsyncHTTPClient
+import DelayQueue
+import Foundation
+import Hummingbird
+import JWTKit
+import Logging
+import NIOCore
+import NIOHTTP1
+import NotifyAPI
+import NotifyCore
+import NotifyTestSupport
+import RedisClient
+import ServiceLifecycle
+
+/// A running API (real HTTP on a loopback port, real Redis, the live hub's subscriber) and what tests need to
+/// call it: keys, user tokens, an HTTP client.
+struct APITestServer: Sendable {
+    static let hs256Secret = "test-secret-test-secret-test-secret-0123"
+    static let issuer = "https://sso.test/realms/chat"
+    static let audience = "notify"
+
+    let baseURL: String
+    let apiKey: String
+    let adminKey: String
+    let client: RedisClient
+    let server: LocalRedisServer
+    let queue: DelayQueue
+    let clock: ManualQueueClock
+    let keys: UserKeys
+    let subscriber: RedisSubscriber
+
+    /// An HS256 user token, valid for an hour unless the claims say otherwise.
+    func token(
+        for user: String, issuer: String = Self.issuer, audience: String = Self.audience,
+        expiresIn seconds: Double = 3_600, secret: String = Self.hs256Secret
+    ) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(
+            TestClaims(sub: user, iss: issuer, aud: [audience], exp: Date().timeIntervalSince1970 + seconds))
+    }
+
+    /// Sends one request and collects the answer.
+    func send(
+        _ method: HTTPMethod, _ path: String, bearer: String? = nil, json: String? = nil,
+        headers extra: [(String, String)] = []
+    ) async throws -> TestResponse {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        request.method = method
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return TestResponse(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+    }
+
+    /// Ingests one notification as the backend; returns the parsed answer.
+    func notify(_ json: String) async throws -> [String: Any] {
+        let response = try await self.send(.POST, "/v1/notifications", bearer: self.apiKey, json: json)
+        guard response.status == 202 else { throw TestFailure("ingest answered \(response.status): \(response.body)") }
+        return try response.object()
+    }
+}
+
+struct TestResponse: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+
+    func object() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(self.body.utf8)) as? [String: Any] else {
+            throw TestFailure("not a JSON object: \(self.body)")
+        }
+        return object
+    }
+
+    /// The `type` of a problem answer, checked to be problem+json.
+    var problemType: String? {
+        guard self.headers.first(name: "Content-Type") == "application/problem+json" else { return nil }
+        return (try? self.object())?["type"] as? String
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct TestClaims: JWTPayload {
+    var sub: String
+    var iss: String
+    var aud: [String]
+    var exp: Double
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Runs `body` against a fresh API on a loopback port, stopped afterwards.
+func withAPIServer<T: Sendable>(
+    api: APIConfiguration = APIConfiguration(),
+    ingest: IngestConfiguration = IngestConfiguration(),
+    tokens: UserTokenConfiguration = UserTokenConfiguration(
+        issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret),
+    _ body: @Sendable (APITestServer) async throws -> T
+) async throws -> T {
+    try await withRedisClient { client, server in
+        let logger = testLogger("api")
+        let clock = ManualQueueClock()
+        let shards = ShardMap(count: 8)
+        let queue = DelayQueue(client: client, shards: shards, clock: .manual(clock))
+        let keys = UserKeys(shards: shards)
+        let subscriber = RedisSubscriber(
+            configuration: RedisClientConfiguration(
+                url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100),
+            logger: logger)
+        let inbox = Inbox(client: client, keys: keys)
+        let hub = LiveHub(subscriber: subscriber, keys: keys, bufferLimit: api.streamBufferEvents)
+        let backend = APIKeyVerifier.generate(name: "backend")
+        let admin = APIKeyVerifier.generate(name: "ops")
+        let apiServer = APIServer(
+            ingestor: Ingestor(client: client, queue: queue, keys: keys, configuration: ingest),
+            inbox: inbox, feed: InboxFeed(hub: hub, inbox: inbox), queue: queue,
+            backendKeys: try APIKeyVerifier(entries: [backend.entry]),
+            adminKeys: try APIKeyVerifier(entries: [admin.entry]),
+            userTokens: UserTokenVerifier(configuration: tokens, logger: logger), configuration: api)
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: apiServer.makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [subscriber, app], logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestFailure("the API did not start") }
+            let running = APITestServer(
+                baseURL: "http://127.0.0.1:\(port)", apiKey: backend.key, adminKey: admin.key, client: client,
+                server: server, queue: queue, clock: clock, keys: keys, subscriber: subscriber)
+            do {
+                let result = try await body(running)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+}
