@@ -49,7 +49,9 @@ struct APITestServer: Sendable {
         request.method = method
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if !extra.contains(where: { $0.0.lowercased() == "content-type" }) {
+                request.headers.add(name: "Content-Type", value: "application/json")
+            }
             request.body = .bytes(ByteBuffer(string: json))
         }
         for (name, value) in extra { request.headers.add(name: name, value: value) }

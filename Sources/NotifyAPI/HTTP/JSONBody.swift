@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reading JSON requests and writing JSON responses, with the body limit and precise decoding errors.
 enum JSONBody {
@@ -8,6 +9,8 @@ enum JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem.payloadTooLarge(limitBytes: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Problem.payloadTooLarge(limitBytes: limit)
         }
@@ -20,6 +23,8 @@ enum JSONBody {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw Self.problem(for: error)
+        } catch let error as UnknownMembersError {
+            throw error.problem
         }
     }
 

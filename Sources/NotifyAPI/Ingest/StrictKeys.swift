@@ -14,10 +14,19 @@ extension Decoder {
         let names = Set(Key.allCases.map(\.stringValue))
         let unknown = container.allKeys.map(\.stringValue).filter { !names.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw DecodingError.dataCorrupted(
-                DecodingError.Context(
-                    codingPath: self.codingPath,
-                    debugDescription: "unknown member(s) \(unknown.joined(separator: ", "))"))
+            throw UnknownMembersError(codingPath: self.codingPath.map(\.stringValue), members: unknown)
         }
+    }
+}
+
+/// A request object had members its type does not define.
+struct UnknownMembersError: Error {
+    var codingPath: [String]
+    var members: [String]
+
+    var problem: Problem {
+        let prefix = self.codingPath.isEmpty ? "" : self.codingPath.joined(separator: ".") + "."
+        return .invalidRequest(
+            "unknown member(s) \(self.members.joined(separator: ", "))", fields: self.members.map { prefix + $0 })
     }
 }
