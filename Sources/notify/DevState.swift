@@ -15,8 +15,19 @@ enum DevState {
         try? Data(redisURL.utf8).write(to: file, options: .atomic)
     }
 
+    /// Writes a development credential (`api-key`, `token-alice`, …) next to the Redis URL, readable by the owner
+    /// only, so scripts and the README's curl examples can pick it up.
+    static func publish(credential name: String, value: String) {
+        let file = self.redisURLFile.deletingLastPathComponent().appendingPathComponent(name)
+        try? FileManager.default.createDirectory(
+            at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        FileManager.default.createFile(
+            atPath: file.path, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600])
+    }
+
+    /// Removes everything `notify dev` wrote.
     static func clear() {
-        try? FileManager.default.removeItem(at: self.redisURLFile)
+        try? FileManager.default.removeItem(at: self.redisURLFile.deletingLastPathComponent())
     }
 
     static func redisURL() -> String? {

@@ -66,6 +66,24 @@ struct DevCommandTests {
             try Self.runCommand(["queue", "cancel", "n1/alice"], environment: environment) == "n1/alice: cancelled\n")
         let table = try Self.runCommand(["queue", "stats"], environment: environment)
         #expect(table.contains("cancelled=1") && table.contains("scheduled=1"))
+
+        // The README's seed flow with the credentials dev made up: send, read the inbox, ack, push cancelled.
+        let key = try String(contentsOf: stateDirectory.appendingPathComponent("api-key"), encoding: .utf8)
+        let token = try String(contentsOf: stateDirectory.appendingPathComponent("token-alice"), encoding: .utf8)
+        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            let sent = try await client.post(
+                "/v1/notifications", headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"recipients":["alice"],"type":"message","payload":{"text":"hi"}}"#))
+            #expect(sent.status == .accepted)
+            let inbox = try await client.get("/v1/inbox", headers: [.authorization: "Bearer \(token)"])
+            let body = String(buffer: inbox.body ?? ByteBuffer())
+            let eventID = try #require(Self.capture(#""id":"(\d+-\d+)""#, in: body))
+            let ack = try await client.post(
+                "/v1/ack", headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"up_to":"\#(eventID)"}"#))
+            #expect(String(buffer: ack.body ?? ByteBuffer()).contains(#""cancelled":1"#))
+        }
+        #expect(try Self.runCommand(["queue", "stats"], environment: environment).contains("cancelled=2"))
         await redis.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
@@ -77,6 +95,18 @@ struct DevCommandTests {
             logger: testLogger("redis"))
         await #expect(throws: RedisClientError.self) { try await after.send("PING") }
         await after.shutdown()
+    }
+
+    @Test("notify api refuses to start open: without API keys it exits with a clear error")
+    func apiNeedsKeys() async throws {
+        try await withRedisServer { server in
+            var environment = NotifyBinary.cleanEnvironment
+            environment["NOTIFY_REDIS_URL"] = "\(server.url)"
+            environment["NOTIFY_HTTP_PORT"] = "0"
+            let (status, output) = try NotifyBinary.run(["api"], environment: environment, withErrors: true)
+            #expect(status != 0)
+            #expect(output.contains("auth.apiKeys is empty"))
+        }
     }
 
     @Test("parts that are not built yet say so and exit with status 2")

@@ -12,16 +12,17 @@ enum NotifyBinary {
     }
 
     /// Runs `notify <arguments>` to completion; returns its exit status and stdout (stderr is dropped).
-    static func run(_ arguments: [String], environment: [String: String] = cleanEnvironment) throws
-        -> (status: Int32, output: String)
-    {
+    /// Runs `notify <arguments>` to completion; `output` is stdout, with stderr too when `withErrors`.
+    static func run(
+        _ arguments: [String], environment: [String: String] = cleanEnvironment, withErrors: Bool = false
+    ) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = Self.url
         process.arguments = arguments
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = withErrors ? output : FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

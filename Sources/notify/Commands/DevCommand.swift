@@ -4,6 +4,7 @@ import DelayQueue
 import Foundation
 import Hummingbird
 import Logging
+import NotifyAPI
 import NotifyCore
 import RedisClient
 import ServiceLifecycle
@@ -23,47 +24,37 @@ struct DevCommand: AsyncParsableCommand {
         let logger = setup.logger
         let provision = try await RedisProvision.resolve(config: setup.config, startLocalIfUnset: true, logger: logger)
         defer { provision.stop() }
-        let redis = RedisClient(configuration: provision.configuration, logger: logger)
-        let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
-        let queue = DelayQueue(
-            client: redis, configuration: DelayQueueConfiguration(config: setup.config.scoped(to: "delayQueue")),
-            shards: try ShardMap(config: setup.config))
-        try await queue.prepare()
-
-        let router = Router()
-        OpsRoutes(registry: setup.registry) {
-            ReadinessReport(checks: [await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue)])
-        }.register(on: router)
         let redisURL = provision.configuration.url
         // `notify queue …` in another terminal finds the Redis we started without NOTIFY_REDIS_URL. A configured
         // URL is not written down: it may hold a password.
         if provision.localServer != nil {
             DevState.publish(redisURL: "\(redisURL)")
         }
-        defer { if provision.localServer != nil { DevState.clear() } }
-        let app = Application(
-            router: router,
-            configuration: ApplicationConfiguration(
-                address: .hostname(http.host, port: http.port), serverName: "notify"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? http.port
-                let base = "http://\(http.host):\(port)"
-                // Unbuffered, so the URLs show at once even when stdout is a pipe.
-                FileHandle.standardOutput.write(
-                    Data(
-                        """
-                        notify dev is running
-                          ops:   \(base)/healthz  \(base)/readyz  \(base)/metrics
-                          redis: \(redisURL)
-                        Press Ctrl-C to stop.
-
-                        """.utf8))
-            },
-            logger: logger
-        )
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [redis, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        defer { DevState.clear() }
+        try await APIProcess.run(setup: setup, provision: provision, dev: true) { base, credentials in
+            var lines = [
+                "notify dev is running",
+                "  api:   \(base)/v1/notifications  \(base)/v1/stream  \(base)/v1/inbox  \(base)/v1/ack",
+                "  ops:   \(base)/healthz  \(base)/readyz  \(base)/metrics",
+                "  redis: \(redisURL)",
+            ]
+            if let credentials {
+                let folder = DevState.redisURLFile.deletingLastPathComponent().path
+                lines.append("  development credentials (made up for this run; also in \(folder)):")
+                if let key = credentials.backendKey {
+                    lines.append("    backend API key: \(key)")
+                    DevState.publish(credential: "api-key", value: key)
+                }
+                if let key = credentials.adminKey {
+                    lines.append("    admin key:       \(key)")
+                    DevState.publish(credential: "admin-key", value: key)
+                }
+                for (user, token) in credentials.tokens {
+                    lines.append("    token of \(user) (24 h): \(token)")
+                    DevState.publish(credential: "token-\(user)", value: token)
+                }
+            }
+            return lines.joined(separator: "\n") + "\nPress Ctrl-C to stop.\n"
+        }
     }
 }

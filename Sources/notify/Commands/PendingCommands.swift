@@ -6,12 +6,6 @@ private func notYet(_ part: String) throws -> Never {
     throw ExitCode(2)
 }
 
-struct APICommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "api", abstract: "Run the notification HTTP API.")
-    @OptionGroup var options: GlobalOptions
-    func run() async throws { try notYet("api") }
-}
-
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run push workers.")
     @OptionGroup var options: GlobalOptions
