@@ -7,26 +7,31 @@ import NotifyCore
 /// | group | auth | endpoints |
 /// |---|---|---|
 /// | backend | API key | `POST /v1/notifications`, `DELETE /v1/notifications/{id}` |
-/// | app | user JWT | `GET /v1/stream`, `GET /v1/inbox`, `POST /v1/ack` |
+/// | app | user JWT | `GET /v1/stream`, `GET /v1/inbox`, `POST /v1/ack`, `/v1/devices[/{id}]`, `/v1/preferences` |
 /// | admin | admin key | `GET /v1/admin/queues`, `GET /v1/admin/dead`, `POST /v1/admin/dead/replay` |
 public struct APIServer: Sendable {
     public let ingestor: Ingestor
     public let inbox: Inbox
     public let feed: InboxFeed
     public let queue: DelayQueue
+    public let devices: DeviceStore
+    public let preferences: PreferenceStore
     public let backendKeys: APIKeyVerifier
     public let adminKeys: APIKeyVerifier
     public let userTokens: UserTokenVerifier
     public let configuration: APIConfiguration
 
     public init(
-        ingestor: Ingestor, inbox: Inbox, feed: InboxFeed, queue: DelayQueue, backendKeys: APIKeyVerifier,
+        ingestor: Ingestor, inbox: Inbox, feed: InboxFeed, queue: DelayQueue, devices: DeviceStore,
+        preferences: PreferenceStore, backendKeys: APIKeyVerifier,
         adminKeys: APIKeyVerifier, userTokens: UserTokenVerifier, configuration: APIConfiguration
     ) {
         self.ingestor = ingestor
         self.inbox = inbox
         self.feed = feed
         self.queue = queue
+        self.devices = devices
+        self.preferences = preferences
         self.backendKeys = backendKeys
         self.adminKeys = adminKeys
         self.userTokens = userTokens
@@ -54,6 +59,10 @@ public struct APIServer: Sendable {
             .register(on: router.group("v1/inbox").add(middleware: user))
         AckRoutes(queue: self.queue, maxIDs: limits.maxAckIDs, maxBodyBytes: 64 * 1024)
             .register(on: router.group("v1/ack").add(middleware: user))
+        DeviceRoutes(store: self.devices)
+            .register(on: router.group("v1/devices").add(middleware: user))
+        PreferenceRoutes(store: self.preferences, maxDelayMs: self.queue.configuration.maxDelayMs)
+            .register(on: router.group("v1/preferences").add(middleware: user))
         AdminRoutes(queue: self.queue)
             .register(
                 on: router.group("v1/admin").add(middleware: APIKeyMiddleware(verifier: self.adminKeys, role: .admin)))

@@ -65,7 +65,9 @@ struct APIAssembly {
             ingestor: Ingestor(
                 client: redis, queue: queue, keys: keys,
                 configuration: try IngestConfiguration(config: config.scoped(to: "ingest"))),
-            inbox: inbox, feed: InboxFeed(hub: hub, inbox: inbox), queue: queue, backendKeys: backendKeys,
+            inbox: inbox, feed: InboxFeed(hub: hub, inbox: inbox), queue: queue,
+            devices: DeviceStore(client: redis, keys: keys), preferences: PreferenceStore(client: redis, keys: keys),
+            backendKeys: backendKeys,
             adminKeys: adminKeys, userTokens: verifier, configuration: apiConfiguration)
         for script in Ingestor.scripts {
             try await redis.load(script)

@@ -1,10 +1,14 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NotifyCore
 
 /// Reading JSON requests and writing JSON responses, with the body limit and precise decoding errors.
 enum JSONBody {
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+    static func decode<T: Decodable>(
+        _ type: T.Type, from request: Request, limit: Int,
+        dates: JSONDecoder.DateDecodingStrategy = .deferredToDate
+    ) async throws -> T {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -20,7 +24,9 @@ enum JSONBody {
                 status: .unsupportedMediaType, detail: "send the body as application/json")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = dates
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw Self.problem(for: error)
         } catch let error as UnknownMembersError {

@@ -1,3 +1,5 @@
+import NotifyCore
+
 /// The body of `POST /v1/notifications`: one event for one or many recipients, and how to push it.
 public struct NotificationRequest: Decodable, Sendable {
     /// What happened; apps and push templates branch on it, and users can mute a type.

@@ -1,5 +1,6 @@
 import DelayQueue
 import Hummingbird
+import NotifyCore
 
 /// Admin endpoints (admin key): queue stats, dead letters and their replay.
 struct AdminRoutes {

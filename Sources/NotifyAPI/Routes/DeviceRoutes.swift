@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import NotifyCore
+
+/// `GET /v1/devices`, `PUT /v1/devices/{id}`, `DELETE /v1/devices/{id}`: the user's push targets.
+struct DeviceRoutes {
+    let store: DeviceStore
+
+    func register(on group: RouterGroup<APIRequestContext>) {
+        group.get { _, context -> Response in
+            let user = try context.userID()
+            return try JSONBody.response(try await self.store.list(userID: user))
+        }
+        group.put(":id") { request, context -> Response in
+            let user = try context.userID()
+            let id = try Self.deviceID(context)
+            let device = try await JSONBody.decode(Device.self, from: request, limit: 16 * 1024)
+            if let (field, reason) = device.problem() {
+                throw Problem.invalidRequest("\(field) \(reason)", fields: [field])
+            }
+            switch try await self.store.put(userID: user, deviceID: id, device: device) {
+            case .created: return try JSONBody.response(device, status: .created)
+            case .updated: return try JSONBody.response(device)
+            case .limitReached:
+                throw Problem.conflict(
+                    "at most \(self.store.maxDevices) devices per user; delete one (DELETE /v1/devices/{id}) first")
+            }
+        }
+        group.delete(":id") { _, context -> Response in
+            let user = try context.userID()
+            guard try await self.store.delete(userID: user, deviceID: try Self.deviceID(context)) else {
+                throw Problem.notFound("no such device")
+            }
+            return Response(status: .noContent)
+        }
+    }
+
+    private static func deviceID(_ context: APIRequestContext) throws -> String {
+        let id = try context.parameters.require("id")
+        guard DeviceStore.isValidID(id) else {
+            throw Problem.invalidRequest("device ids are 1-128 characters of A-Z a-z 0-9 . _ -", fields: ["id"])
+        }
+        return id
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import RedisClient
+
+/// Users' devices: one hash per user (device id -> device JSON) on the user's shard, so the push worker reads
+/// them with the user's other data.
+public struct DeviceStore: Sendable {
+    public let client: RedisClient
+    public let keys: UserKeys
+    /// Most devices per user: a bound on what one push fans out to.
+    public let maxDevices: Int
+
+    public init(client: RedisClient, keys: UserKeys, maxDevices: Int = 20) {
+        self.client = client
+        self.keys = keys
+        self.maxDevices = maxDevices
+    }
+
+    /// Device ids are 1-128 characters of `A-Z a-z 0-9 . _ -`.
+    public static func isValidID(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count)
+            && id.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || Set("._-".utf8).contains(byte)
+            }
+    }
+
+    public enum PutOutcome: Sendable, Hashable {
+        case created
+        case updated
+        case limitReached
+    }
+
+    /// Registers or replaces a device. Checking the count and writing are one script, so two concurrent
+    /// registrations cannot pass the limit together.
+    public func put(userID: String, deviceID: String, device: Device) async throws -> PutOutcome {
+        let json = String(decoding: try JSONEncoder().encode(device), as: UTF8.self)
+        let reply = try await self.client.eval(
+            Self.putScript, keys: [.string(self.keys.devices(userID))],
+            arguments: [.string(deviceID), .string(json), .integer(self.maxDevices)])
+        switch reply.int {
+        case 1: return .created
+        case 0: return .updated
+        default: return .limitReached
+        }
+    }
+
+    /// Removes a device; `false` when the user had no such device.
+    public func delete(userID: String, deviceID: String) async throws -> Bool {
+        try await self.client.send("HDEL", .string(self.keys.devices(userID)), .string(deviceID)).int == 1
+    }
+
+    /// Every device of the user, by id.
+    public func list(userID: String) async throws -> [String: Device] {
+        let reply = try await self.client.send("HGETALL", .string(self.keys.devices(userID)))
+        let fields = reply.array ?? []
+        var devices: [String: Device] = [:]
+        var index = 0
+        while index + 1 < fields.count {
+            if let id = fields[index].string, let json = fields[index + 1].string,
+                let device = try? JSONDecoder().decode(Device.self, from: Data(json.utf8))
+            {
+                devices[id] = device
+            }
+            index += 2
+        }
+        return devices
+    }
+
+    /// 1 = created, 0 = replaced, -1 = the user is at the limit.
+    static let putScript = RedisScript(
+        """
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+            return 0
+        end
+        if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        return 1
+        """)
+}
