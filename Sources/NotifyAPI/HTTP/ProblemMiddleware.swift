@@ -15,7 +15,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         } catch let error as HTTPError {
             throw Self.problem(for: error)
-        } catch let error as RedisClientError {
+        } catch let error as RedisClientError
+            where ![.errorReply, .protocolError, .unexpectedReply].contains(error.code)
+        {
             context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
             throw Problem.unavailable("the store is unavailable; retry with the same idempotency key")
         } catch is CancellationError {

@@ -27,6 +27,10 @@ public struct Inbox: Sendable {
     public func page(
         of userID: String, after: StreamID?, before: StreamID?, limit: Int, order: Order
     ) async throws -> [InboxEvent] {
+        // Redis refuses exclusive bounds that cannot move (after the largest id, before 0-0) and empty intervals.
+        if let before, before == StreamID(milliseconds: 0, sequence: 0) { return [] }
+        if let after, after.milliseconds == .max, after.sequence == .max { return [] }
+        if let after, let before, after >= before { return [] }
         let low = after.map { "(\($0)" } ?? "-"
         let high = before.map { "(\($0)" } ?? "+"
         let key = RedisArgument.string(self.keys.inbox(userID))
