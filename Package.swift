@@ -124,6 +124,8 @@ let package = Package(
                 "DelayQueue",
                 "NotifyCore",
                 "RedisClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

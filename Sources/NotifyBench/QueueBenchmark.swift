@@ -196,22 +196,38 @@ public struct QueueBenchmark: Sendable {
     }
 }
 
-/// A thread-safe HDR histogram of milliseconds.
+/// A thread-safe HDR histogram of latencies, kept in microseconds.
 final class LatencyRecorder: Sendable {
     private let histogram = Mutex(
-        Histogram<UInt64>(highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: .three))
+        Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three))
 
     func record(_ milliseconds: Int64) {
-        self.histogram.withLock { _ = $0.record(UInt64(max(0, milliseconds))) }
+        self.record(microseconds: milliseconds * 1_000)
     }
 
-    /// The value at `percentile` (100: the maximum).
+    func record(microseconds: Int64) {
+        self.histogram.withLock { _ = $0.record(UInt64(max(0, microseconds))) }
+    }
+
+    /// The value at `percentile` (100: the maximum), in whole milliseconds.
     func percentile(_ percentile: Double) -> Double {
-        self.histogram.withLock { percentile >= 100 ? Double($0.max) : Double($0.valueAtPercentile(percentile)) }
+        (self.percentileMs(percentile)).rounded(.down)
+    }
+
+    /// The value at `percentile` (100: the maximum), in milliseconds to two decimals.
+    func percentileMs(_ percentile: Double) -> Double {
+        let microseconds = self.histogram.withLock {
+            percentile >= 100 ? Double($0.max) : Double($0.valueAtPercentile(percentile))
+        }
+        return (microseconds / 10).rounded() / 100
     }
 }
 
 extension Duration {
+    var microseconds: Int64 {
+        self.components.seconds * 1_000_000 + self.components.attoseconds / 1_000_000_000_000
+    }
+
     var seconds: Double {
         Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
     }

@@ -23,7 +23,7 @@ struct APIAssembly {
     /// configuration errors: the API never runs open.
     static func make(
         config: ConfigReader, redis: RedisClient, redisConfiguration: RedisClientConfiguration, queue: DelayQueue,
-        logger: Logger, dev: Bool
+        logger: Logger, dev: Bool, userTokens: UserTokenConfiguration? = nil
     ) async throws -> APIAssembly {
         var credentials = DevCredentials(tokens: [])
         var backendKeys = try APIKeyVerifier(config: config, key: "auth.apiKeys")
@@ -41,7 +41,7 @@ struct APIAssembly {
             adminKeys = try APIKeyVerifier(entries: [generated.entry])
             credentials.adminKey = generated.key
         }
-        var tokens = try UserTokenConfiguration(config: config.scoped(to: "auth.jwt"))
+        var tokens = try userTokens ?? UserTokenConfiguration(config: config.scoped(to: "auth.jwt"))
         if !tokens.isConfigured {
             guard dev else {
                 throw NotifyConfigError(

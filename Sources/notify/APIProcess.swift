@@ -8,44 +8,64 @@ import RedisClient
 import ServiceLifecycle
 import UnixSignals
 
-/// Runs the HTTP API (with the ops endpoints) and its services until SIGTERM or SIGINT.
-enum APIProcess {
-    /// `banner` gets the base URL and any development credentials, and returns what to print once listening.
-    static func run(
-        setup: ProcessSetup, provision: RedisProvision, dev: Bool,
-        banner: @escaping @Sendable (String, APIAssembly.DevCredentials?) -> String
-    ) async throws {
+/// The HTTP API (with the ops endpoints) and its services, for `notify api`, `notify dev` and `notify bench ingest`.
+struct APIProcess {
+    let redis: RedisClient
+    let assembly: APIAssembly
+    let router: Router<APIRequestContext>
+    let setup: ProcessSetup
+
+    static func prepare(
+        setup: ProcessSetup, provision: RedisProvision, dev: Bool, userTokens: UserTokenConfiguration? = nil
+    ) async throws -> APIProcess {
         let logger = setup.logger
         let redis = RedisClient(configuration: provision.configuration, logger: logger)
-        let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
         let queue = DelayQueue(
             client: redis, configuration: DelayQueueConfiguration(config: setup.config.scoped(to: "delayQueue")),
             shards: try ShardMap(config: setup.config))
         try await queue.prepare()
         let assembly = try await APIAssembly.make(
             config: setup.config, redis: redis, redisConfiguration: provision.configuration, queue: queue,
-            logger: logger, dev: dev)
-
+            logger: logger, dev: dev, userTokens: userTokens)
         let router = assembly.server.makeRouter()
         OpsRoutes(registry: setup.registry) {
             ReadinessReport(checks: [await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue)])
         }.register(on: router)
-        let credentials = assembly.devCredentials
+        return APIProcess(redis: redis, assembly: assembly, router: router, setup: setup)
+    }
+
+    /// The services in dependency order (Redis first, the HTTP server last), so a graceful shutdown stops taking
+    /// traffic before it closes Redis. `onListening` gets the base URL.
+    func serviceGroup(
+        http: HTTPListenConfiguration, signals: [UnixSignal], onListening: @escaping @Sendable (String) -> Void
+    ) -> ServiceGroup {
         let app = Application(
-            router: router,
+            router: self.router,
             configuration: ApplicationConfiguration(
                 address: .hostname(http.host, port: http.port), serverName: "notify"),
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? http.port
-                // Unbuffered, so the URLs show at once even when stdout is a pipe.
-                FileHandle.standardOutput.write(Data(banner("http://\(http.host):\(port)", credentials).utf8))
+                onListening("http://\(http.host):\(channel.localAddress?.port ?? http.port)")
             },
-            logger: logger
+            logger: self.setup.logger
         )
-        let group = ServiceGroup(
+        return ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [redis, assembly.subscriber, app], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
+                services: [self.redis, self.assembly.subscriber, app], gracefulShutdownSignals: signals,
+                logger: self.setup.logger))
+    }
+
+    /// Runs until SIGTERM or SIGINT; `banner` gets the base URL and any development credentials, and returns what
+    /// to print once listening.
+    static func run(
+        setup: ProcessSetup, provision: RedisProvision, dev: Bool,
+        banner: @escaping @Sendable (String, APIAssembly.DevCredentials?) -> String
+    ) async throws {
+        let process = try await Self.prepare(setup: setup, provision: provision, dev: dev)
+        let credentials = process.assembly.devCredentials
+        let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
+        try await process.serviceGroup(http: http, signals: [.sigterm, .sigint]) { base in
+            // Unbuffered, so the URLs show at once even when stdout is a pipe.
+            FileHandle.standardOutput.write(Data(banner(base, credentials).utf8))
+        }.run()
     }
 }

@@ -12,6 +12,10 @@ struct BenchSmokeTests {
         arguments: [
             ["bench", "redis", "--requests", "2000", "--runs", "1", "--depths", "1,16"],
             ["bench", "queue", "--jobs", "2000", "--runs", "1", "--lag-spread-ms", "300"],
+            [
+                "bench", "ingest", "--singles", "200", "--groups", "10", "--streams", "20", "--live-events", "40",
+                "--runs", "1",
+            ],
         ])
     func resultLine(arguments: [String]) throws {
         var environment = NotifyBinary.cleanEnvironment
