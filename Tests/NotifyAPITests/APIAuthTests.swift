@@ -101,7 +101,7 @@ func withFakeIssuer<T: Sendable>(_ body: @Sendable (FakeIssuer, String) async th
     }
 }
 
-@Suite("API authentication")
+@Suite("API authentication", .timeLimit(.minutes(2)))
 struct APIAuthTests {
     @Test("user tokens from the issuer's JWKS are accepted; every kind of bad token is refused with 401 problem JSON")
     func userTokens() async throws {

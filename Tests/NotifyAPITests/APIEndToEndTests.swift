@@ -6,7 +6,7 @@ import NotifyCore
 import RedisClient
 import Testing
 
-@Suite("API end to end")
+@Suite("API end to end", .timeLimit(.minutes(2)))
 struct APIEndToEndTests {
     @Test("an ack cancels the push; without an ack the push becomes due after the delay")
     func ackCancelsPush() async throws {
@@ -58,6 +58,20 @@ struct APIEndToEndTests {
             let next = try #require(try await events.nextNotification())
             #expect(next.id == (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
             stream.close()
+        }
+    }
+
+    @Test("on shutdown an open SSE stream ends cleanly (the client reconnects elsewhere with its last id)")
+    func streamEndsOnShutdown() async throws {
+        try await withAPIServer { api in
+            let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"))
+            var events = stream.events.makeAsyncIterator()
+            _ = try await stream.waitUntilReady(&events)
+            await api.shutdown()
+            // The response ends (a clean end of the chunked body, no error) instead of hanging open.
+            while let event = try await events.next() {
+                #expect(event.comment != nil, "no event was sent: \(event)")
+            }
         }
     }
 

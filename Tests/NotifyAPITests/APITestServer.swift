@@ -28,6 +28,8 @@ struct APITestServer: Sendable {
     let clock: ManualQueueClock
     let keys: UserKeys
     let subscriber: RedisSubscriber
+    /// Starts the graceful shutdown of the API (as SIGTERM would).
+    let shutdown: @Sendable () async -> Void
 
     /// An HS256 user token, valid for an hour unless the claims say otherwise.
     func token(
@@ -141,12 +143,17 @@ func withAPIServer<T: Sendable>(
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: [subscriber, app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // A server that fails to start must not leave the caller waiting for its port.
+                defer { portContinuation.finish() }
+                try await group.run()
+            }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw TestFailure("the API did not start") }
             let running = APITestServer(
                 baseURL: "http://127.0.0.1:\(port)", apiKey: backend.key, adminKey: admin.key, client: client,
-                server: server, queue: queue, clock: clock, keys: keys, subscriber: subscriber)
+                server: server, queue: queue, clock: clock, keys: keys, subscriber: subscriber,
+                shutdown: { await group.triggerGracefulShutdown() })
             do {
                 let result = try await body(running)
                 await group.triggerGracefulShutdown()

@@ -6,7 +6,7 @@ import Testing
 
 /// Latency assertions: `ops/test` runs them alone after the parallel suite, so they measure the code, not the
 /// load of the other tests.
-@Suite("API timing")
+@Suite("API timing", .timeLimit(.minutes(2)))
 struct APITimingTests {
     @Test("an ingested notification reaches the recipient's SSE stream within 100 ms, and only theirs")
     func liveDelivery() async throws {

@@ -4,7 +4,7 @@ import NIOHTTP1
 import NotifyAPI
 import Testing
 
-@Suite("API devices and preferences")
+@Suite("API devices and preferences", .timeLimit(.minutes(2)))
 struct APIUserSettingsTests {
     static let apnsToken = String(repeating: "ab", count: 32)
 

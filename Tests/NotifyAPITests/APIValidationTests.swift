@@ -5,7 +5,7 @@ import NotifyAPI
 import RedisClient
 import Testing
 
-@Suite("API bad input")
+@Suite("API bad input", .timeLimit(.minutes(2)))
 struct APIValidationTests {
     @Test("malformed, oversized, over-limit and unknown input gets a precise problem, and nothing is written")
     func badInput() async throws {

@@ -13,7 +13,7 @@ import Testing
 #endif
 
 /// The `notify` binary as a user runs it: a child process of the test, talked to over real sockets.
-@Suite("notify dev, end to end")
+@Suite("notify dev, end to end", .timeLimit(.minutes(2)))
 struct DevCommandTests {
     @Test("starts its own Redis, serves ops endpoints, and on SIGTERM stops cleanly with its Redis")
     func devLifecycle() async throws {
