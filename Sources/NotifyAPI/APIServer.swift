@@ -6,7 +6,7 @@ import NotifyCore
 ///
 /// | group | auth | endpoints |
 /// |---|---|---|
-/// | backend | API key | `POST /v1/notifications`, `DELETE /v1/notifications/{id}` |
+/// | backend | API key | `POST /v1/notifications`, `DELETE /v1/notifications/{id}`, `/v1/users/{user}/devices[/{id}]`, `/v1/users/{user}/preferences` |
 /// | app | user JWT | `GET /v1/stream`, `GET /v1/inbox`, `POST /v1/ack`, `/v1/devices[/{id}]`, `/v1/preferences` |
 /// | admin | admin key | `GET /v1/admin/queues`, `GET /v1/admin/dead`, `POST /v1/admin/dead/replay` |
 public struct APIServer: Sendable {
@@ -59,10 +59,13 @@ public struct APIServer: Sendable {
             .register(on: router.group("v1/inbox").add(middleware: user))
         AckRoutes(queue: self.queue, maxIDs: limits.maxAckIDs, maxBodyBytes: 64 * 1024)
             .register(on: router.group("v1/ack").add(middleware: user))
-        DeviceRoutes(store: self.devices)
-            .register(on: router.group("v1/devices").add(middleware: user))
-        PreferenceRoutes(store: self.preferences, maxDelayMs: self.queue.configuration.maxDelayMs)
-            .register(on: router.group("v1/preferences").add(middleware: user))
+        let devices = DeviceRoutes(store: self.devices)
+        let preferences = PreferenceRoutes(store: self.preferences, maxDelayMs: self.queue.configuration.maxDelayMs)
+        devices.register(on: router.group("v1/devices").add(middleware: user))
+        preferences.register(on: router.group("v1/preferences").add(middleware: user))
+        // The same for a backend that manages its users' devices and preferences itself.
+        devices.register(on: router.group("v1/users/:user/devices").add(middleware: backend))
+        preferences.register(on: router.group("v1/users/:user/preferences").add(middleware: backend))
         AdminRoutes(queue: self.queue)
             .register(
                 on: router.group("v1/admin").add(middleware: APIKeyMiddleware(verifier: self.adminKeys, role: .admin)))

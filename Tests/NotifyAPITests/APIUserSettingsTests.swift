@@ -97,4 +97,27 @@ struct APIUserSettingsTests {
             #expect(try await push(#"{"recipients":["alice"],"type":"message","room":"noisy"}"#) == "scheduled")
         }
     }
+
+    @Test("a backend manages a user's devices and preferences under /v1/users/{user}; the user sees the same")
+    func backendAdministration() async throws {
+        try await withAPIServer { api in
+            let device = #"{"platform":"fcm","token":"registration-token-1"}"#
+            let put = try await api.send(.PUT, "/v1/users/alice/devices/tablet", bearer: api.apiKey, json: device)
+            #expect(put.status == 201)
+            let mine = try await api.send(.GET, "/v1/devices", bearer: try await api.token(for: "alice")).object()
+            #expect(Set(mine.keys) == ["tablet"])
+            let prefs = #"{"muted_rooms":{"noisy":null}}"#
+            #expect(
+                try await api.send(.PUT, "/v1/users/alice/preferences", bearer: api.apiKey, json: prefs).status == 200)
+            let result = try await api.notify(#"{"recipients":["alice"],"type":"message","room":"noisy"}"#)
+            #expect((result["recipients"] as? [[String: Any]])?.first?["push"] as? String == "muted")
+
+            let badUser = try await api.send(.GET, "/v1/users/a%20b/devices", bearer: api.apiKey)
+            #expect(badUser.status == 400)
+            // A user token cannot reach another user's settings through the backend routes.
+            let other = try await api.send(.GET, "/v1/users/alice/devices", bearer: try await api.token(for: "bob"))
+            #expect(other.status == 401)
+            #expect(try await api.send(.DELETE, "/v1/users/alice/devices/tablet", bearer: api.apiKey).status == 204)
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import DelayQueue
 import Hummingbird
 
 /// Who made a request, as established by the route group's authentication middleware.
@@ -24,6 +25,24 @@ public struct APIRequestContext: RequestContext {
     func userID() throws -> String {
         guard case .user(let id) = self.identity else { throw Problem.unauthorized("a user token is required") }
         return id
+    }
+
+    /// Whose devices or preferences a request is about: an app user's own, or, for a backend, the user named in
+    /// the path (`/v1/users/{user}/…`).
+    func subjectUserID() throws -> String {
+        switch self.identity {
+        case .user(let id):
+            return id
+        case .backend:
+            let user = try self.parameters.require("user")
+            guard JobID.isValidUserID(user) else {
+                throw Problem.invalidRequest(
+                    "user ids are 1-128 characters of A-Z a-z 0-9 . _ @ : + -", fields: ["user"])
+            }
+            return user
+        default:
+            throw Problem.unauthorized("a user token or an API key is required")
+        }
     }
 
     /// The authenticated backend's key name; only reachable behind ``APIKeyMiddleware``.

@@ -2,17 +2,18 @@ import Foundation
 import Hummingbird
 import NotifyCore
 
-/// `GET /v1/devices`, `PUT /v1/devices/{id}`, `DELETE /v1/devices/{id}`: the user's push targets.
+/// `GET /v1/devices`, `PUT /v1/devices/{id}`, `DELETE /v1/devices/{id}`: the user's push targets (also served to
+/// backends under `/v1/users/{user}/devices`).
 struct DeviceRoutes {
     let store: DeviceStore
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.get { _, context -> Response in
-            let user = try context.userID()
+            let user = try context.subjectUserID()
             return try JSONBody.response(try await self.store.list(userID: user))
         }
         group.put(":id") { request, context -> Response in
-            let user = try context.userID()
+            let user = try context.subjectUserID()
             let id = try Self.deviceID(context)
             let device = try await JSONBody.decode(Device.self, from: request, limit: 16 * 1024)
             if let (field, reason) = device.problem() {
@@ -27,7 +28,7 @@ struct DeviceRoutes {
             }
         }
         group.delete(":id") { _, context -> Response in
-            let user = try context.userID()
+            let user = try context.subjectUserID()
             guard try await self.store.delete(userID: user, deviceID: try Self.deviceID(context)) else {
                 throw Problem.notFound("no such device")
             }

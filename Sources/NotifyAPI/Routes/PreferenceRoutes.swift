@@ -3,7 +3,8 @@ import Foundation
 import Hummingbird
 import NotifyCore
 
-/// `GET /v1/preferences` and `PUT /v1/preferences` (replaces them all): mutes, quiet hours, push delay.
+/// `GET /v1/preferences` and `PUT /v1/preferences` (replaces them all): mutes, quiet hours, push delay (also
+/// served to backends under `/v1/users/{user}/preferences`).
 struct PreferenceRoutes {
     let store: PreferenceStore
     let maxDelayMs: Int
@@ -11,10 +12,10 @@ struct PreferenceRoutes {
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.get { _, context -> Response in
-            try Self.response(try await self.store.get(userID: try context.userID()))
+            try Self.response(try await self.store.get(userID: try context.subjectUserID()))
         }
         group.put { request, context -> Response in
-            let user = try context.userID()
+            let user = try context.subjectUserID()
             let preferences = try await JSONBody.decode(
                 Preferences.self, from: request, limit: 64 * 1024, dates: .iso8601)
             if let (field, reason) = preferences.problem(maxMutes: Self.maxMutes, maxDelayMs: self.maxDelayMs) {
