@@ -60,7 +60,13 @@ struct APIAssembly {
         let inbox = Inbox(client: redis, keys: keys)
         let hub = LiveHub(subscriber: subscriber, keys: keys, bufferLimit: apiConfiguration.streamBufferEvents)
         let verifier = UserTokenVerifier(configuration: tokens, logger: logger)
-        try await verifier.prepare()
+        do {
+            try await verifier.prepare()
+        } catch {
+            // The issuer may be down while we deploy: serve anyway (backends can send, tokens are refused) and
+            // fetch its keys again when tokens arrive.
+            logger.warning("the token issuer's keys are not reachable yet; tokens are refused until they are")
+        }
         let server = APIServer(
             ingestor: Ingestor(
                 client: redis, queue: queue, keys: keys,

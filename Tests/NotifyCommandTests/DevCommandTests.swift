@@ -17,25 +17,13 @@ import Testing
 struct DevCommandTests {
     @Test("starts its own Redis, serves ops endpoints, and on SIGTERM stops cleanly with its Redis")
     func devLifecycle() async throws {
-        try #require(
-            FileManager.default.isExecutableFile(atPath: NotifyBinary.url.path), "build the notify binary first")
-        let process = Process()
-        process.executableURL = NotifyBinary.url
-        process.arguments = ["dev"]
         let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-test-\(UUID())")
         var environment = NotifyBinary.cleanEnvironment
         environment["NOTIFY_HTTP_PORT"] = "0"
         environment["NOTIFY_LOG_LEVEL"] = "warning"
         environment["NOTIFY_DEV_STATE_DIR"] = stateDirectory.path
         environment["NOTIFY_SHARD_COUNT"] = "8"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let exited = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
-        try process.run()
+        let (process, output, exited) = try Self.start(["dev"], environment: environment)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         let banner = try await Self.readBanner(from: output.fileHandleForReading)
@@ -87,7 +75,7 @@ struct DevCommandTests {
         await redis.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
-        var iterator = exited.stream.makeAsyncIterator()
+        var iterator = exited.makeAsyncIterator()
         #expect(await iterator.next() == 0)
         #expect(!FileManager.default.fileExists(atPath: stateDirectory.appendingPathComponent("redis.url").path))
         let after = RedisClient(
@@ -106,6 +94,40 @@ struct DevCommandTests {
             let (status, output) = try NotifyBinary.run(["api"], environment: environment, withErrors: true)
             #expect(status != 0)
             #expect(output.contains("auth.apiKeys is empty"))
+        }
+    }
+
+    @Test("notify api starts while the token issuer is down, takes notifications, refuses tokens, stops on SIGTERM")
+    func apiStartsWithoutIssuer() async throws {
+        try await withRedisServer { server in
+            let refusing = try RefusingPort()
+            let key = APIKeyVerifier.generate(name: "backend")
+            var environment = NotifyBinary.cleanEnvironment
+            environment["NOTIFY_REDIS_URL"] = "\(server.url)"
+            environment["NOTIFY_HTTP_PORT"] = "0"
+            environment["NOTIFY_LOG_LEVEL"] = "error"
+            environment["NOTIFY_AUTH_API_KEYS"] = key.entry
+            environment["NOTIFY_AUTH_JWT_JWKS_URL"] = "http://127.0.0.1:\(refusing.port)/certs"
+            environment["NOTIFY_AUTH_JWT_ISSUER"] = "https://sso.test/realms/chat"
+            let (process, output, exited) = try Self.start(["api"], environment: environment)
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let banner = try await Self.readBanner(from: output.fileHandleForReading, until: "listening on")
+            let port = try #require(
+                Self.capture(#"listening on http://127\.0\.0\.1:(\d+)"#, in: banner).flatMap { Int($0) })
+            try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                let sent = try await client.post(
+                    "/v1/notifications",
+                    headers: [.authorization: "Bearer \(key.key)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"recipients":["alice"],"type":"message"}"#))
+                #expect(sent.status == .accepted)
+                let token =
+                    "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2lnbmF0dXJl"
+                let inbox = try await client.get("/v1/inbox", headers: [.authorization: "Bearer \(token)"])
+                #expect(inbox.status == .unauthorized)
+            }
+            kill(process.processIdentifier, SIGTERM)
+            var iterator = exited.makeAsyncIterator()
+            #expect(await iterator.next() == 0)
         }
     }
 
@@ -137,8 +159,30 @@ struct DevCommandTests {
         let output: String
     }
 
-    /// Reads stdout until the banner's last line.
-    private static func readBanner(from handle: FileHandle) async throws -> String {
+    /// Starts `notify <arguments>` as a child process; its stdout is readable, its exit status arrives on `exited`.
+    private static func start(_ arguments: [String], environment: [String: String]) throws
+        -> (process: Process, output: Pipe, exited: AsyncStream<Int32>)
+    {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: NotifyBinary.url.path), "build the notify binary first")
+        let process = Process()
+        process.executableURL = NotifyBinary.url
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let exited = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        try process.run()
+        return (process, output, exited.stream)
+    }
+
+    /// Reads stdout until `marker` (by default the end of `notify dev`'s banner).
+    private static func readBanner(from handle: FileHandle, until marker: String = "Press Ctrl-C") async throws
+        -> String
+    {
         let chunks = AsyncStream.makeStream(of: Data.self)
         handle.readabilityHandler = { file in
             let data = file.availableData
@@ -148,7 +192,7 @@ struct DevCommandTests {
         var text = ""
         for await chunk in chunks.stream {
             text += String(decoding: chunk, as: UTF8.self)
-            if text.contains("Press Ctrl-C") { return text }
+            if text.contains(marker) { return text }
         }
         throw BannerMissing(output: text)
     }
