@@ -165,17 +165,10 @@ struct DevCommandTests {
     {
         try #require(
             FileManager.default.isExecutableFile(atPath: NotifyBinary.url.path), "build the notify binary first")
-        let process = Process()
-        process.executableURL = NotifyBinary.url
-        process.arguments = arguments
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
         let exited = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
-        try process.run()
+        let (process, output) = try NotifyBinary.launch(arguments, environment: environment) {
+            exited.continuation.yield($0.terminationStatus)
+        }
         return (process, output, exited.stream)
     }
 

@@ -11,11 +11,21 @@ enum NotifyBinary {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTIFY_") }
     }
 
-    /// Runs `notify <arguments>` to completion; returns its exit status and stdout (stderr is dropped).
     /// Runs `notify <arguments>` to completion; `output` is stdout, with stderr too when `withErrors`.
     static func run(
         _ arguments: [String], environment: [String: String] = cleanEnvironment, withErrors: Bool = false
     ) throws -> (status: Int32, output: String) {
+        let (process, output) = try Self.launch(arguments, environment: environment, withErrors: withErrors)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    /// Starts `notify <arguments>` and returns at once; its stdout (and stderr when `withErrors`) is `output`.
+    static func launch(
+        _ arguments: [String], environment: [String: String], withErrors: Bool = false,
+        terminationHandler: (@Sendable (Process) -> Void)? = nil
+    ) throws -> (process: Process, output: Pipe) {
         let process = Process()
         process.executableURL = Self.url
         process.arguments = arguments
@@ -24,9 +34,8 @@ enum NotifyBinary {
         process.standardOutput = output
         process.standardError = withErrors ? output : FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = terminationHandler
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        return (process, output)
     }
 }
