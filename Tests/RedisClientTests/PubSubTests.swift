@@ -27,7 +27,7 @@ func withSubscriber<T: Sendable>(
     }
 }
 
-@Suite("Pub/sub")
+@Suite("Pub/sub", .timeLimit(.minutes(2)))
 struct PubSubTests {
     @Test("channel, pattern and sharded subscriptions receive what is published after subscribe returns")
     func kinds() async throws {
@@ -150,9 +150,15 @@ struct PubSubTests {
             try await withSubscriber(server, bufferLimit: 5) { subscriber in
                 let strict = try await subscriber.subscribe(to: ["busy"], endOnGap: true)
                 let lenient = try await subscriber.subscribe(to: ["busy"])
+                let sync = try await subscriber.subscribe(to: ["sync"])
+                var syncs = sync.makeAsyncIterator()
                 for index in 0..<6 {
                     #expect(try await client.send("PUBLISH", "busy", .string("\(index)")).int == 1)
                 }
+                // Messages of one connection are dispatched in order: once "sync" arrived, all six reached the
+                // subscriptions (nobody read them yet), so the sixth overflowed the strict one.
+                #expect(try await client.send("PUBLISH", "sync", "now").int == 1)
+                #expect(await syncs.next()?.channel == "sync")
                 var received: [String] = []
                 for await message in strict {
                     received.append(String(buffer: message.payload))

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -8,11 +10,19 @@
 ///
 /// The port is only free at the moment of the check; a caller that loses the race retries with another one.
 public enum FreePort {
-    /// Binds port 0, reads which port the kernel chose, and closes the socket again.
+    /// Ports this process handed out already: the kernel may offer a closed port again at once, and two servers
+    /// started in parallel (tests) must not both get it.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// Binds port 0, reads which port the kernel chose, and closes the socket again. Never returns the same port
+    /// twice in one process.
     public static func find() throws(LocalRedisServerError) -> Int {
-        let (descriptor, port) = try Self.bindLoopback()
-        close(descriptor)
-        return port
+        for _ in 0..<100 {
+            let (descriptor, port) = try Self.bindLoopback()
+            close(descriptor)
+            if Self.handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw LocalRedisServerError("no loopback port was free")
     }
 
     /// Binds a TCP socket to 127.0.0.1 on a port the kernel chooses, without listening, and returns it open: while

@@ -114,23 +114,27 @@ public final class LocalRedisServer: Sendable {
                 throw LocalRedisServerError(
                     "redis-server exited with status \(process.terminationStatus); see \(self.logPath)")
             }
-            if await self.answersPing() { return }
+            if await self.answersPing(as: process.processIdentifier) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw LocalRedisServerError("redis-server did not answer PING within 10 s; see \(self.logPath)")
     }
 
-    /// Whether the server answers at all: PONG, or an error such as NOAUTH when the default user is off.
-    private func answersPing() async -> Bool {
+    /// Whether our server answers: `INFO server` naming our child's process id, or an error such as NOAUTH when the
+    /// default user is off. Another process's Redis on the same port (it won the port, and ours will exit)
+    /// does not count.
+    private func answersPing(as pid: Int32) async -> Bool {
         var logger = Logger(label: "notify.dev-redis")
         logger.logLevel = .critical
         let client = RedisClient(
             configuration: RedisClientConfiguration(
                 url: self.url, maxConnections: 1, acquireTimeoutMs: 200, connectTimeoutMs: 200),
             logger: logger)
-        let reply = try? await client.withConnection { try await $0.sendRaw(RedisCommand("PING")) }
+        let reply = try? await client.withConnection { try await $0.sendRaw(RedisCommand("INFO", "server")) }
         await client.shutdown()
-        return reply != nil
+        guard let reply else { return false }
+        guard let info = reply.string, reply.errorMessage == nil else { return true }
+        return info.split(whereSeparator: \.isNewline).contains { $0 == "process_id:\(pid)" }
     }
 
     private var logPath: String { self.directory.appendingPathComponent("redis.log").path }
