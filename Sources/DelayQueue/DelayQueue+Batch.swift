@@ -21,8 +21,9 @@ extension DelayQueue {
         let calls = groups.map { group in
             var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
-                .string(self.clock.argument), .integer(self.configuration.pendingTtlMs),
+                .string(self.clock.argument), .integer(self.configuration.jobGuardMs),
                 .string(self.keys.wakeChannel), .integer(group.shard), .integer(self.configuration.maxSleepMs),
+                .integer(self.configuration.maxPendingPerUser),
             ]
             for index in group.indices {
                 let (job, mode, value) = jobs[index]
@@ -46,7 +47,12 @@ extension DelayQueue {
                 guard let due = value.int else {
                     throw DelayQueueError(.unexpectedReply, "schedule returned \(value.kindDescription)")
                 }
-                outcomes[index] = due >= 0 ? .scheduled(dueAtMs: Int64(due)) : .duplicate
+                outcomes[index] =
+                    switch due {
+                    case 0...: .scheduled(dueAtMs: Int64(due))
+                    case -2: .limited
+                    default: .duplicate
+                    }
             }
         }
         return outcomes

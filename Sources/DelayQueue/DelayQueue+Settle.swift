@@ -6,6 +6,9 @@ import RedisClient
 public enum SettleAction: Sendable, Hashable {
     /// Delivered: the job is finished.
     case ack
+    /// Not sent because it was cancelled after its claim (``DelayQueue/mayProceed(_:)`` said no): finished, and
+    /// counted as cancelled.
+    case drop
     /// Failed for now: try again after the delay, unless it was the last attempt.
     case retry(afterMs: Int, error: String)
     /// Can never succeed: straight to the dead letters.
@@ -18,6 +21,7 @@ public enum SettleAction: Sendable, Hashable {
     fileprivate var arguments: (action: String, milliseconds: Int, error: String) {
         switch self {
         case .ack: ("ack", 0, "")
+        case .drop: ("drop", 0, "")
         case .retry(let afterMs, let error): ("retry", max(0, afterMs), String(error.prefix(1_000)))
         case .deadLetter(let error): ("dead", 0, String(error.prefix(1_000)))
         case .release: ("release", 0, "")
@@ -39,6 +43,7 @@ extension DelayQueue {
             }
         }
         let calls = groups.map { group in
+            var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
                 .string(self.clock.argument), .integer(self.configuration.maxAttempts),
                 .integer(self.configuration.doneRetentionMs),
@@ -47,12 +52,13 @@ extension DelayQueue {
                 let (job, action) = settlements[index]
                 var (name, milliseconds, error) = action.arguments
                 if case .extendLease = action { milliseconds = self.configuration.leaseMs }
+                keys.append(self.keys.pending(shard: group.shard, userID: job.id.userID))
                 arguments += [
                     .string(job.id.description), .string(job.leaseToken), .string(name), .integer(milliseconds),
                     .string(error),
                 ]
             }
-            return RedisScriptCall(keys: self.keys.shardKeys(group.shard), arguments: arguments)
+            return RedisScriptCall(keys: keys, arguments: arguments)
         }
         let replies = try await self.client.eval(self.scripts.settle, batch: calls)
         var outcomes = [SettleOutcome](repeating: .stale, count: settlements.count)

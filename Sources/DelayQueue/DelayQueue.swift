@@ -26,11 +26,32 @@ public struct DelayQueue: Sendable {
         self.clock = clock
     }
 
-    /// Loads every script into Redis (optional: calls load them on demand), so readiness can check them.
+    /// The oldest Redis the scripts run on: `SET … NX GET`, exclusive `XRANGE` bounds and effects replication of
+    /// scripts that call `TIME` arrived in 7.0.
+    public static let minimumRedisVersion = [7, 0]
+
+    /// Checks the server's version, then loads every script into Redis (calls would load them on demand), so a
+    /// Redis that is too old fails at start with a clear error instead of on the first ingest.
     public func prepare() async throws {
+        let info = try await self.client.send("INFO", "server").throwingIfError()
+        let version = Self.redisVersion(in: info.string ?? "")
+        guard let version, version.lexicographicallyPrecedes(Self.minimumRedisVersion) == false else {
+            throw DelayQueueError(
+                .unsupportedRedis,
+                "Redis \(version.map { $0.map(String.init).joined(separator: ".") } ?? "of unknown version") is too "
+                    + "old: notify needs Redis 7.0 or later")
+        }
         for script in self.scripts.all {
             try await self.client.load(script)
         }
+    }
+
+    /// `redis_version` of an `INFO server` answer, as numbers.
+    public static func redisVersion(in info: String) -> [Int]? {
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("redis_version:") {
+            return line.dropFirst("redis_version:".count).split(separator: ".").compactMap { Int($0) }
+        }
+        return nil
     }
 
     // MARK: Producing
@@ -92,8 +113,10 @@ public struct DelayQueue: Sendable {
     }
 
     /// Cancels every pending job of `userID` whose event is at or before `eventID` (the app fetched up to there).
-    public func cancelUpTo(userID: String, eventID: StreamID, limit: Int = 10_000) async throws -> CancelSummary {
-        try await self.cancelPending(userID: userID, ranges: [("-inf", Self.scoreText(eventID))], limit: limit)
+    /// Returns once every such job is cancelled or reported in flight or sent, however many there are; each script
+    /// call handles at most ``cancelBudget`` of them, so Redis is never held for long.
+    public func cancelUpTo(userID: String, eventID: StreamID) async throws -> CancelSummary {
+        try await self.cancelPending(userID: userID, ranges: [("-inf", Self.scoreText(eventID))])
     }
 
     /// Cancels the pending jobs of `userID` for exactly these events (the app fetched them, maybe not in order).
@@ -102,26 +125,36 @@ public struct DelayQueue: Sendable {
             return CancelSummary(cancelled: 0, markedClaimed: 0, alreadyDone: 0, unknown: 0)
         }
         let ranges = eventIDs.map { (Self.scoreText($0), Self.scoreText($0)) }
-        return try await self.cancelPending(userID: userID, ranges: ranges, limit: 10_000)
+        return try await self.cancelPending(userID: userID, ranges: ranges)
     }
 
-    private func cancelPending(userID: String, ranges: [(String, String)], limit: Int) async throws -> CancelSummary {
+    /// Jobs one cancel script call handles at most.
+    static let cancelBudget = 500
+
+    private func cancelPending(userID: String, ranges: [(String, String)]) async throws -> CancelSummary {
         guard JobID.isValidUserID(userID) else { throw DelayQueueError(.invalidJob, "invalid user id") }
         let shard = self.shards.shard(of: userID)
         var arguments: [RedisArgument] = [
-            .string(self.clock.argument), .integer(self.configuration.doneRetentionMs), .integer(limit),
+            .string(self.clock.argument), .integer(self.configuration.doneRetentionMs), .integer(Self.cancelBudget),
         ]
         for (low, high) in ranges {
             arguments += [.string(low), .string(high)]
         }
-        let reply = try await self.client.eval(
-            self.scripts.cancelUpTo,
-            keys: self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: userID)],
-            arguments: arguments)
-        guard let counts = reply.array?.compactMap(\.int), counts.count == 4 else {
-            throw DelayQueueError(.unexpectedReply, "cancelUpTo returned \(reply.kindDescription)")
+        let keys = self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: userID)]
+        var summary = CancelSummary(cancelled: 0, markedClaimed: 0, alreadyDone: 0, unknown: 0)
+        // Each call removes what it handled from the pending set, so the next starts where it ended; the set is
+        // bounded (maxPendingPerUser), so this ends even while new, later events arrive.
+        while true {
+            let reply = try await self.client.eval(self.scripts.cancelUpTo, keys: keys, arguments: arguments)
+            guard let counts = try reply.throwingIfError().array?.compactMap(\.int), counts.count == 5 else {
+                throw DelayQueueError(.unexpectedReply, "cancelUpTo returned \(reply.kindDescription)")
+            }
+            summary.cancelled += counts[0]
+            summary.markedClaimed += counts[1]
+            summary.alreadyDone += counts[2]
+            summary.unknown += counts[3]
+            if counts[4] == 0 { return summary }
         }
-        return CancelSummary(cancelled: counts[0], markedClaimed: counts[1], alreadyDone: counts[2], unknown: counts[3])
     }
 
     // MARK: Consuming
@@ -146,15 +179,17 @@ public struct DelayQueue: Sendable {
         jobs.reserveCapacity((parts.count - 3) / 5)
         var index = 3
         while index < parts.count {
-            guard let idText = parts[index].string, let payload = parts[index + 1].bytes,
-                let attempt = parts[index + 2].int, let token = parts[index + 3].string,
-                let due = parts[index + 4].double
-            else { throw DelayQueueError(.unexpectedReply, "claim returned a malformed job") }
+            defer { index += 5 }
+            // A job whose stored id or fields cannot be read (written by something else) is skipped rather than
+            // failing its whole batch: its lease expires and, after its last attempt, claim.lua buries it.
+            guard let idText = parts[index].string, let id = JobID(validating: idText),
+                let payload = parts[index + 1].bytes, let attempt = parts[index + 2].int,
+                let token = parts[index + 3].string, let due = parts[index + 4].double
+            else { continue }
             jobs.append(
                 ClaimedJob(
-                    id: try JobID(idText), shard: shard, payload: payload, attempt: attempt, leaseToken: token,
+                    id: id, shard: shard, payload: payload, attempt: attempt, leaseToken: token,
                     dueAtMs: Int64(due), claimedAtMs: Int64(now)))
-            index += 5
         }
         return ClaimBatch(
             shard: shard, jobs: jobs, nowMs: Int64(now), nextDueMs: nextDue < 0 ? nil : Int64(nextDue),
@@ -209,11 +244,7 @@ public struct DelayQueue: Sendable {
     /// Moves one dead letter back to due now with fresh attempts; `false` if it is not a dead letter.
     @discardableResult
     public func replay(_ id: JobID) async throws -> Bool {
-        let shard = self.shards.shard(of: id.userID)
-        let reply = try await self.client.eval(
-            self.scripts.replay, keys: self.keys.shardKeys(shard),
-            arguments: [.string(id.description), .string(self.clock.argument), .integer(1)])
-        return reply.int == 1
+        try await self.replay(ids: [id], shard: self.shards.shard(of: id.userID)) == 1
     }
 
     /// Replays up to `limit` dead letters of every shard; returns how many.
@@ -221,12 +252,26 @@ public struct DelayQueue: Sendable {
     public func replayAll(limitPerShard limit: Int = 1_000) async throws -> Int {
         var total = 0
         for shard in self.shards.all {
-            let reply = try await self.client.eval(
-                self.scripts.replay, keys: self.keys.shardKeys(shard),
-                arguments: [.string(""), .string(self.clock.argument), .integer(limit)])
-            total += reply.int ?? 0
+            let keys = self.keys.shardKeys(shard)
+            let reply = try await self.client.send("ZRANGE", keys[QueueKeys.deadIndex], 0, .integer(limit - 1))
+            let ids = try (try reply.throwingIfError().array ?? []).compactMap(\.string).map { try JobID($0) }
+            if !ids.isEmpty { total += try await self.replay(ids: ids, shard: shard) }
         }
         return total
+    }
+
+    /// One script call per shard: the ids were read before, so the script skips those that stopped being dead
+    /// letters meanwhile. Each replayed job's pending set is kept alive for another retry window.
+    private func replay(ids: [JobID], shard: Int) async throws -> Int {
+        let reply = try await self.client.eval(
+            self.scripts.replay,
+            keys: self.keys.shardKeys(shard) + ids.map { self.keys.pending(shard: shard, userID: $0.userID) },
+            arguments: [.string(self.clock.argument), .integer(self.configuration.jobGuardMs)]
+                + ids.map { .string($0.description) })
+        guard let count = try reply.throwingIfError().int else {
+            throw DelayQueueError(.unexpectedReply, "replay returned \(reply.kindDescription)")
+        }
+        return count
     }
 
     func checkShard(_ shard: Int) throws(DelayQueueError) {

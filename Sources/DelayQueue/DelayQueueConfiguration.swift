@@ -18,8 +18,15 @@ public struct DelayQueueConfiguration: Sendable {
     /// How long finished jobs are remembered, so a late cancel says "already done" and a repeated schedule is a
     /// no-op; 0 turns tombstones off.
     public var doneRetentionMs: Int
-    /// Expiry of a user's pending set, renewed by every schedule.
-    public var pendingTtlMs: Int
+    /// How long dead letters are kept for inspection and replay before they are removed, payload and all.
+    public var deadRetentionMs: Int
+    /// Most dead letters kept per shard; beyond it the oldest go first.
+    public var maxDeadPerShard: Int
+    /// Most unacknowledged pushes one user may have waiting; a push beyond it is not scheduled (ingest says
+    /// `limited`), so one user cannot grow a set without bound.
+    public var maxPendingPerUser: Int
+    /// How often a process trims finished jobs' tombstones and old dead letters of every shard.
+    public var trimIntervalMs: Int
     /// Jobs claimed per shard and call.
     public var claimBatch: Int
     /// Jobs a consumer runs at once.
@@ -40,7 +47,10 @@ public struct DelayQueueConfiguration: Sendable {
         maxPayloadBytes: Int = 64 * 1024,
         maxDelayMs: Int = 30 * 24 * 3_600_000,
         doneRetentionMs: Int = 600_000,
-        pendingTtlMs: Int = 7 * 24 * 3_600_000,
+        deadRetentionMs: Int = 7 * 24 * 3_600_000,
+        maxDeadPerShard: Int = 100_000,
+        maxPendingPerUser: Int = 10_000,
+        trimIntervalMs: Int = 30_000,
         claimBatch: Int = 64,
         maxConcurrentJobs: Int = 256,
         maxSleepMs: Int = 1_000,
@@ -55,7 +65,10 @@ public struct DelayQueueConfiguration: Sendable {
         self.maxPayloadBytes = maxPayloadBytes
         self.maxDelayMs = maxDelayMs
         self.doneRetentionMs = doneRetentionMs
-        self.pendingTtlMs = pendingTtlMs
+        self.deadRetentionMs = deadRetentionMs
+        self.maxDeadPerShard = maxDeadPerShard
+        self.maxPendingPerUser = maxPendingPerUser
+        self.trimIntervalMs = trimIntervalMs
         self.claimBatch = claimBatch
         self.maxConcurrentJobs = maxConcurrentJobs
         self.maxSleepMs = maxSleepMs
@@ -75,7 +88,10 @@ public struct DelayQueueConfiguration: Sendable {
             maxPayloadBytes: config.int(forKey: "maxPayloadBytes", default: d.maxPayloadBytes),
             maxDelayMs: config.int(forKey: "maxDelayMs", default: d.maxDelayMs),
             doneRetentionMs: config.int(forKey: "doneRetentionMs", default: d.doneRetentionMs),
-            pendingTtlMs: config.int(forKey: "pendingTtlMs", default: d.pendingTtlMs),
+            deadRetentionMs: config.int(forKey: "deadRetentionMs", default: d.deadRetentionMs),
+            maxDeadPerShard: config.int(forKey: "maxDeadPerShard", default: d.maxDeadPerShard),
+            maxPendingPerUser: config.int(forKey: "maxPendingPerUser", default: d.maxPendingPerUser),
+            trimIntervalMs: config.int(forKey: "trimIntervalMs", default: d.trimIntervalMs),
             claimBatch: config.int(forKey: "claimBatch", default: d.claimBatch),
             maxConcurrentJobs: config.int(forKey: "maxConcurrentJobs", default: d.maxConcurrentJobs),
             maxSleepMs: config.int(forKey: "maxSleepMs", default: d.maxSleepMs),
@@ -90,5 +106,20 @@ public struct DelayQueueConfiguration: Sendable {
         let exponent = min(max(attempt - 1, 0), 30)
         let ceiling = min(self.retryMaxMs, self.retryBaseMs << exponent)
         return ceiling / 2 + Int.random(in: 0...max(0, ceiling - ceiling / 2))
+    }
+
+    /// The longest a job may still be sent after its due time: every attempt's lease and the longest backoff
+    /// before the next one (the jitter only shortens them).
+    public var retryWindowMs: Int {
+        (1...max(1, self.maxAttempts)).reduce(0) { total, attempt in
+            total + self.leaseMs + min(self.retryMaxMs, self.retryBaseMs << min(attempt - 1, 30))
+        }
+    }
+
+    /// How long past a job's due time the records that guard it (the user's pending set, the notification's
+    /// record) must live, so an ack or a retract still finds it: its retry window, a dead letter's retention, and
+    /// one more retry window for a replay.
+    public var jobGuardMs: Int {
+        2 * self.retryWindowMs + self.deadRetentionMs
     }
 }

@@ -5,6 +5,8 @@ public struct DelayQueueError: Error, Sendable, Hashable, CustomStringConvertibl
         case invalidJob
         /// Redis answered with something the scripts never return.
         case unexpectedReply
+        /// The Redis server is older than the scripts need.
+        case unsupportedRedis
     }
 
     public let code: Code

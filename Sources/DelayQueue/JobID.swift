@@ -26,6 +26,15 @@ public struct JobID: Sendable, Hashable, CustomStringConvertible {
             notificationID: String(text[..<slash]), userID: String(text[text.index(after: slash)...]))
     }
 
+    /// Parses the `<notificationID>/<userID>` form; `nil` when it is not one.
+    public init?(validating text: String) {
+        do {
+            try self.init(text)
+        } catch {
+            return nil
+        }
+    }
+
     public var description: String { "\(self.notificationID)/\(self.userID)" }
 
     public static func isValidNotificationID(_ text: String) -> Bool {

@@ -34,6 +34,7 @@ public final class QueueConsumer: Service, Sendable {
     private let settler: SettleBatcher
     private let handled = Counter(label: "notify_queue_jobs_handled_total")
     private let dropped = Counter(label: "notify_queue_jobs_dropped_cancelled_total")
+    private let leaseExtensions = Counter(label: "notify_queue_lease_extensions_total")
     private let lag = Metrics.Timer(label: "notify_queue_due_to_claim_lag", preferredDisplayUnit: .milliseconds)
 
     /// - Parameters:
@@ -181,7 +182,10 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     /// Claims from every owned shard in one pipelined round trip, then drops the jobs cancelled since (one
-    /// SMISMEMBER per shard, pipelined), so a job cancelled after its claim never reaches the handler.
+    /// SMISMEMBER per shard, pipelined), so a job cancelled after its claim rarely reaches the handler. Only the
+    /// claim itself may throw: once jobs are leased, a failure of the later steps must not strand them until their
+    /// leases expire, so the check is skipped (the handler's ``JobControl/mayProceed()`` is the real guard) and a
+    /// failed drop leaves the job to claim.lua, which finishes cancelled jobs whose lease expired.
     private func claim(shards: [Int], perShard: Int) async throws -> (batches: [ClaimBatch], dropped: Set<JobID>) {
         let configuration = self.queue.configuration
         let calls = shards.map { shard in
@@ -195,32 +199,46 @@ public final class QueueConsumer: Service, Sendable {
         let replies = try await self.queue.client.eval(self.queue.scripts.claim, batch: calls)
         var batches: [ClaimBatch] = []
         for (shard, reply) in zip(shards, replies) {
-            let batch = try DelayQueue.decodeClaim(try reply.throwingIfError(), shard: shard)
-            for job in batch.jobs {
-                self.lag.recordMilliseconds(max(0, job.claimedAtMs - job.dueAtMs))
+            do {
+                let batch = try DelayQueue.decodeClaim(try reply.throwingIfError(), shard: shard)
+                for job in batch.jobs {
+                    self.lag.recordMilliseconds(max(0, job.claimedAtMs - job.dueAtMs))
+                }
+                batches.append(batch)
+            } catch {
+                // This shard's script failed (nothing leased) or answered in a shape we cannot read; the others'
+                // jobs go on.
+                self.logger.warning("queue claim failed", metadata: ["queue.shard": "\(shard)", "error": "\(error)"])
             }
-            batches.append(batch)
         }
         let claimed = batches.filter { !$0.jobs.isEmpty }
         guard !claimed.isEmpty else { return (batches, []) }
-        let checks = claimed.map { batch in
-            RedisCommand(
-                "SMISMEMBER",
-                [self.queue.keys.shardKeys(batch.shard)[QueueKeys.cancelledIndex]]
-                    + batch.jobs.map { .string($0.id.description) })
-        }
-        let flags = try await self.queue.client.send(batch: checks)
-        var cancelled: [ClaimedJob] = []
-        for (batch, reply) in zip(claimed, flags) {
-            let marks = try reply.throwingIfError().array ?? []
-            for (job, mark) in zip(batch.jobs, marks) where mark == .integer(1) {
-                cancelled.append(job)
+        do {
+            let checks = claimed.map { batch in
+                RedisCommand(
+                    "SMISMEMBER",
+                    [self.queue.keys.shardKeys(batch.shard)[QueueKeys.cancelledIndex]]
+                        + batch.jobs.map { .string($0.id.description) })
             }
+            let flags = try await self.queue.client.send(batch: checks)
+            var cancelled: [ClaimedJob] = []
+            for (batch, reply) in zip(claimed, flags) {
+                let marks = try reply.throwingIfError().array ?? []
+                for (job, mark) in zip(batch.jobs, marks) where mark == .integer(1) {
+                    cancelled.append(job)
+                }
+            }
+            guard !cancelled.isEmpty else { return (batches, []) }
+            let outcomes = try await self.queue.settle(batch: cancelled.map { ($0, .drop) })
+            self.dropped.increment(by: outcomes.count(where: { $0 == .cancelled }))
+            return (batches, Set(cancelled.map(\.id)))
+        } catch {
+            self.logger.warning(
+                "queue cancel check after claim failed; handlers check each job", metadata: ["error": "\(error)"])
+            return (batches, [])
         }
-        _ = try await self.queue.settle(batch: cancelled.map { ($0, .ack) })
-        self.dropped.increment(by: cancelled.count)
-        return (batches, Set(cancelled.map(\.id)))
     }
+
     private func start(_ job: ClaimedJob, in group: inout DiscardingTaskGroup) {
         self.state.withLock { $0.running += 1 }
         group.addTask {
@@ -234,10 +252,26 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     private func process(_ job: ClaimedJob) async {
+        let result = await withTaskGroup(of: JobResult?.self) { group in
+            group.addTask { await self.handler(job, JobControl(queue: self.queue, job: job)) }
+            group.addTask {
+                await self.keepLeased(job)
+                return nil
+            }
+            var result = JobResult.retry(afterMs: nil, error: "the handler ended without a result")
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                    group.cancelAll()  // ends keepLeased
+                }
+            }
+            return result
+        }
         do {
             let action: SettleAction =
-                switch await self.handler(job, JobControl(queue: self.queue, job: job)) {
+                switch result {
                 case .done: .ack
+                case .dropped: .drop
                 case .retry(let afterMs, let error):
                     .retry(
                         afterMs: afterMs ?? self.queue.configuration.retryDelayMs(attempt: job.attempt), error: error)
@@ -249,6 +283,34 @@ public final class QueueConsumer: Service, Sendable {
             // The lease expires and another claim retries the job: nothing is lost.
             self.logger.warning(
                 "queue job could not be settled", metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Extends the job's lease every third of the lease time while its handler runs, so a slow gateway never
+    /// lets the lease expire under running work (another claim would send the job twice). Ends when cancelled
+    /// or when the lease turns out lost.
+    private func keepLeased(_ job: ClaimedJob) async {
+        let interval = Duration.milliseconds(max(1, self.queue.configuration.leaseMs / 3))
+        while true {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return  // the handler finished
+            }
+            do {
+                let outcome = try await self.settler.settle(job, .extendLease)
+                self.leaseExtensions.increment()
+                guard outcome == .extended else {
+                    self.logger.warning(
+                        "queue job lost its lease while running",
+                        metadata: ["notify.job.id": "\(job.id)", "queue.outcome": "\(outcome)"])
+                    return
+                }
+            } catch {
+                // Redis unreachable: try again at the next interval; the lease has two more thirds to go.
+                self.logger.warning(
+                    "queue lease extension failed", metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+            }
         }
     }
 }

@@ -37,6 +37,8 @@ public enum ScheduleOutcome: Sendable, Hashable {
     case scheduled(dueAtMs: Int64)
     /// A job with this id is already queued (or finished recently): nothing changed.
     case duplicate
+    /// Not scheduled: the user already has ``DelayQueueConfiguration/maxPendingPerUser`` pushes waiting.
+    case limited
 }
 
 /// The result of a cancel.

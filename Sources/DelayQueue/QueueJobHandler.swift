@@ -1,7 +1,10 @@
 /// What a handler decided about a job.
 public enum JobResult: Sendable, Hashable {
-    /// Delivered (or deliberately dropped, e.g. cancelled): the job is finished.
+    /// Delivered: the job is finished.
     case done
+    /// Not sent because ``JobControl/mayProceed()`` said no (acked or retracted since the claim): finished, and
+    /// counted as cancelled rather than sent.
+    case dropped
     /// Failed for now: try again after `afterMs` (nil: the queue's backoff), unless it was the last attempt.
     case retry(afterMs: Int?, error: String)
     /// Can never succeed: make it a dead letter at once.
@@ -14,12 +17,13 @@ public struct JobControl: Sendable {
     let job: ClaimedJob
 
     /// Whether the job may still be sent: not cancelled, and the lease is still ours. Ask right before the
-    /// gateway call; if `false`, return `.done` without sending.
+    /// gateway call; if `false`, return `.dropped` without sending.
     public func mayProceed() async throws -> Bool {
         try await self.queue.mayProceed(self.job)
     }
 
-    /// Extends the lease for a slow send; `false` if the lease was already lost.
+    /// Extends the lease now; `false` if the lease was already lost. The consumer already extends it every third
+    /// of ``DelayQueueConfiguration/leaseMs`` while the handler runs, so handlers rarely need this.
     public func extendLease() async throws -> Bool {
         try await self.queue.extendLease(self.job) == .extended
     }

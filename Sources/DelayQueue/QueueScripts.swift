@@ -11,6 +11,8 @@ struct QueueScripts: Sendable {
     let replay: RedisScript
     let stats: RedisScript
     let heartbeat: RedisScript
+    let trim: RedisScript
+    let trimDead: RedisScript
 
     /// Loaded once per process.
     static let shared: QueueScripts = {
@@ -34,13 +36,19 @@ struct QueueScripts: Sendable {
         self.cancelUpTo = try script("cancel_up_to", finishesJobs: true)
         self.claim = try script("claim", finishesJobs: true)
         self.settle = try script("settle", finishesJobs: true)
-        self.replay = try script("replay")
+        self.replay = try script("replay", schedules: true)
         self.stats = try script("stats")
         self.heartbeat = try script("heartbeat")
+        self.trim = try script("trim")
+        self.trimDead = try script("trim_dead", finishesJobs: true)
     }
 
     var all: [RedisScript] {
-        [self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats, self.heartbeat]
+        [
+            self.schedule, self.cancel, self.cancelUpTo, self.claim, self.settle, self.replay, self.stats,
+            self.heartbeat,
+            self.trim, self.trimDead,
+        ]
     }
 
     /// The Lua prelude (shard keys, clock, counters) and helpers that scripts of other parts embed to change

@@ -8,7 +8,7 @@ import NotifyCore
 /// |---|---|---|
 /// | backend | API key | `POST /v1/notifications`, `DELETE /v1/notifications/{id}`, `/v1/users/{user}/devices[/{id}]`, `/v1/users/{user}/preferences` |
 /// | app | user JWT | `GET /v1/stream`, `GET /v1/inbox`, `POST /v1/ack`, `/v1/devices[/{id}]`, `/v1/preferences` |
-/// | admin | admin key | `GET /v1/admin/queues`, `GET /v1/admin/dead`, `POST /v1/admin/dead/replay` |
+/// | admin | admin key | `DELETE /v1/admin/notifications/{id}`, `GET /v1/admin/queues`, `GET /v1/admin/dead`, `POST /v1/admin/dead/replay` |
 public struct APIServer: Sendable {
     public let ingestor: Ingestor
     public let inbox: Inbox
@@ -51,8 +51,8 @@ public struct APIServer: Sendable {
         let limits = self.configuration
         let backend = APIKeyMiddleware(verifier: self.backendKeys, role: .backend)
         let user = UserTokenMiddleware(verifier: self.userTokens)
-        NotificationRoutes(ingestor: self.ingestor, maxBodyBytes: limits.maxBodyBytes)
-            .register(on: router.group("v1/notifications").add(middleware: backend))
+        let notifications = NotificationRoutes(ingestor: self.ingestor, maxBodyBytes: limits.maxBodyBytes)
+        notifications.register(on: router.group("v1/notifications").add(middleware: backend))
         StreamRoutes(feed: self.feed, heartbeatMs: limits.heartbeatMs)
             .register(on: router.group("v1/stream").add(middleware: user))
         InboxRoutes(inbox: self.inbox, maxPageSize: limits.maxPageSize)
@@ -66,7 +66,7 @@ public struct APIServer: Sendable {
         // The same for a backend that manages its users' devices and preferences itself.
         devices.register(on: router.group("v1/users/:user/devices").add(middleware: backend))
         preferences.register(on: router.group("v1/users/:user/preferences").add(middleware: backend))
-        AdminRoutes(queue: self.queue)
+        AdminRoutes(queue: self.queue, notifications: notifications)
             .register(
                 on: router.group("v1/admin").add(middleware: APIKeyMiddleware(verifier: self.adminKeys, role: .admin)))
     }

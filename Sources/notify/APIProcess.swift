@@ -13,6 +13,7 @@ struct APIProcess {
     let redis: RedisClient
     let assembly: APIAssembly
     let router: Router<APIRequestContext>
+    let trimmer: QueueTrimmer
     let setup: ProcessSetup
 
     static func prepare(
@@ -31,7 +32,9 @@ struct APIProcess {
         OpsRoutes(registry: setup.registry) {
             ReadinessReport(checks: [await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue)])
         }.register(on: router)
-        return APIProcess(redis: redis, assembly: assembly, router: router, setup: setup)
+        return APIProcess(
+            redis: redis, assembly: assembly, router: router, trimmer: QueueTrimmer(queue: queue, logger: logger),
+            setup: setup)
     }
 
     /// The services in dependency order (Redis first, the HTTP server last), so a graceful shutdown stops taking
@@ -50,7 +53,7 @@ struct APIProcess {
         )
         return ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [self.redis, self.assembly.subscriber, app], gracefulShutdownSignals: signals,
+                services: [self.redis, self.assembly.subscriber, self.trimmer, app], gracefulShutdownSignals: signals,
                 logger: self.setup.logger))
     }
 

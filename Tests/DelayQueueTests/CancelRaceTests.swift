@@ -2,7 +2,7 @@ import DelayQueue
 import NotifyCore
 import Testing
 
-@Suite("Cancel racing claim")
+@Suite("Cancel racing claim", .timeLimit(.minutes(3)))
 struct CancelRaceTests {
     @Test("2,000 trials: a job reported cancelled is never claimed; one marked after claim may not proceed")
     func cancelVersusClaim() async throws {

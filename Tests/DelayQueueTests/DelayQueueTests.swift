@@ -5,7 +5,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Delay queue operations")
+@Suite("Delay queue operations", .timeLimit(.minutes(3)))
 struct DelayQueueTests {
     @Test("a job is claimed only once due, with attempt 1, and is gone after ack")
     func scheduleClaimAck() async throws {
@@ -221,7 +221,7 @@ struct DelayQueueTests {
     }
 }
 
-@Suite("Delay queue batches")
+@Suite("Delay queue batches", .timeLimit(.minutes(3)))
 struct DelayQueueBatchTests {
     @Test("batches group by shard but answer in input order, duplicates included")
     func batchOrder() async throws {
@@ -246,7 +246,7 @@ struct DelayQueueBatchTests {
     }
 }
 
-@Suite("Delay queue wake-ups")
+@Suite("Delay queue wake-ups", .timeLimit(.minutes(3)))
 struct WakeUpTests {
     @Test("a schedule announces a new shard head only when it is due before consumers would wake anyway")
     func wakeOnlyWithinHorizon() async throws {

@@ -73,7 +73,7 @@ func withConsumers(
     }
 }
 
-@Suite("Queue consumers")
+@Suite("Queue consumers", .timeLimit(.minutes(2)))
 struct QueueConsumerTests {
     static let fast = DelayQueueConfiguration(
         leaseMs: 500, maxSleepMs: 100, heartbeatIntervalMs: 100, consumerTtlMs: 400)
@@ -172,9 +172,9 @@ struct QueueConsumerTests {
     }
 
     /// Waits for a condition that has no event to await (ownership, counts), polling briefly, up to 10 s.
-    static func waitUntil(_ condition: () -> Bool) async throws {
+    static func waitUntil(_ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
+        while !(await condition()) {
             guard ContinuousClock.now < deadline else { throw HandlerLog.TimedOut(expected: -1) }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -220,14 +220,20 @@ struct QueueConsumerTests {
         try await withQueue(configuration: Self.fast, shards: 4, manualClock: false) { queue, _, _, _ in
             let inHandler = AsyncStream.makeStream(of: Void.self)
             let proceed = AsyncStream.makeStream(of: Void.self)
-            let decisions = AsyncStream.makeStream(of: Bool.self)
+            // nil: mayProceed threw, which must fail the test rather than pass as "false".
+            let decisions = AsyncStream.makeStream(of: Bool?.self)
             let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "sender", logger: testLogger("c")) {
                 _, control in
                 inHandler.continuation.yield()
                 for await _ in proceed.stream { break }
-                let mayProceed = (try? await control.mayProceed()) ?? false
-                decisions.continuation.yield(mayProceed)
-                return .done
+                do {
+                    let mayProceed = try await control.mayProceed()
+                    decisions.continuation.yield(mayProceed)
+                    return mayProceed ? .done : .dropped
+                } catch {
+                    decisions.continuation.yield(nil)
+                    return .retry(afterMs: nil, error: "\(error)")
+                }
             }
             try await queue.schedule(try job("late-ack"), inMs: 0)
             try await withConsumers([consumer]) { () async throws in
@@ -235,8 +241,52 @@ struct QueueConsumerTests {
                 #expect(try await queue.cancel(try JobID("late-ack/alice")) == .markedClaimed)
                 proceed.continuation.yield()
                 var iterator = decisions.stream.makeAsyncIterator()
-                #expect(await iterator.next() == false)
+                #expect(await iterator.next() == .some(false))
+                try await Self.waitUntil { (try? await queue.stats().total.inFlight) == 0 }
             }
+            // Dropped, so counted as cancelled: it was never sent.
+            let counters = try await queue.stats().total.counters
+            #expect(counters["cancelled"] == 1 && counters["acked"] == nil)
+        }
+    }
+
+    @Test("a handler slower than several leases keeps its lease: the job is claimed once and settled once")
+    func slowHandlerKeepsLease() async throws {
+        var configuration = Self.fast
+        configuration.leaseMs = 1_000
+        try await withQueue(configuration: configuration, shards: 1, manualClock: false) { queue, _, client, _ in
+            let inHandler = AsyncStream.makeStream(of: Void.self)
+            let finish = AsyncStream.makeStream(of: Void.self)
+            let log = HandlerLog()
+            let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "slow", logger: testLogger("c")) {
+                job, _ in
+                let entry = log.started(job, by: "slow")
+                // A second claim of the job is the failure under test: it ends at once, and the count shows it.
+                if entry == 0 {
+                    inHandler.continuation.yield()
+                    for await _ in finish.stream { break }
+                }
+                log.ended(entry)
+                return .done
+            }
+            try await queue.schedule(try job("slow"), inMs: 0)
+            try await withConsumers([consumer]) { () async throws in
+                for await _ in inHandler.stream { break }
+                let lease = queue.shardKeys(0)[2]
+                let first = try #require(try await client.send("ZSCORE", lease, "slow/alice").double)
+                // Wait (polling Redis, with a deadline) until the lease was pushed out past 2.5 original leases:
+                // without extensions it would have expired and been claimed again long before.
+                try await Self.waitUntil {
+                    let score = try? await client.send("ZSCORE", lease, "slow/alice").double
+                    return (score ?? 0) > first + 2_500
+                }
+                finish.continuation.yield()
+                try await log.waitForEnded(log.all.count)
+                try await Self.waitUntil { (try? await queue.stats().total.inFlight) == 0 }
+            }
+            #expect(log.all.count == 1)
+            let counters = try await queue.stats().total.counters
+            #expect(counters["claimed"] == 1 && counters["acked"] == 1 && counters["expiredLeases"] == nil)
         }
     }
 }

@@ -126,7 +126,7 @@ struct QueueModel {
     }
 }
 
-@Suite("Queue against a model")
+@Suite("Queue against a model", .timeLimit(.minutes(3)))
 struct QueueModelTests {
     @Test("random sequences of schedule, cancel, claim, ack, retry and time passing match the model")
     func matchesModel() async throws {

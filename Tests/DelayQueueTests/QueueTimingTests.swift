@@ -6,7 +6,7 @@ import Testing
 
 /// Timing-sensitive tests. `ops/test` runs them in a separate pass, alone, so that the rest of the suite running
 /// in parallel on two cores does not decide the result ("under a light load").
-@Suite("Queue timing")
+@Suite("Queue timing", .timeLimit(.minutes(3)))
 struct QueueTimingTests {
     @Test("jobs fire no earlier than due and, at p99, within 50 ms after it")
     func precision() async throws {

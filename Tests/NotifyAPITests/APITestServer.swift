@@ -127,7 +127,9 @@ func withAPIServer<T: Sendable>(
         let apiServer = APIServer(
             ingestor: Ingestor(client: client, queue: queue, keys: keys, configuration: ingest),
             inbox: inbox, feed: InboxFeed(hub: hub, inbox: inbox), queue: queue,
-            devices: DeviceStore(client: client, keys: keys), preferences: PreferenceStore(client: client, keys: keys),
+            devices: DeviceStore(client: client, keys: keys),
+            preferences: PreferenceStore(
+                client: client, keys: keys, now: { Date(timeIntervalSince1970: Double(clock.nowMs) / 1000) }),
             backendKeys: try APIKeyVerifier(entries: [backend.entry]),
             adminKeys: try APIKeyVerifier(entries: [admin.entry]),
             userTokens: UserTokenVerifier(configuration: tokens, logger: logger), configuration: api)

@@ -7,7 +7,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Ingest")
+@Suite("Ingest", .timeLimit(.minutes(3)))
 struct IngestTests {
     @Test("each recipient gets an inbox entry and one push job due after the delay, scored by its event")
     func ingestWritesInboxAndSchedules() async throws {
@@ -131,16 +131,18 @@ struct IngestTests {
             let request = NotificationRequest(
                 recipients: (0..<50).map { "u\($0)" }, type: .call, idempotencyKey: "call-1")
             let sent = try await fixture.ingestor.ingest(request, sender: "b")
-            let result = try #require(try await fixture.ingestor.retract(notificationID: sent.notificationID))
+            let result = try #require(
+                try await fixture.ingestor.retract(notificationID: sent.notificationID, sender: "b"))
             #expect(result.recipients == 50 && result.cancelled == 50)
             #expect(try await fixture.queue.peek(limit: 100).isEmpty)
-            #expect(try await fixture.ingestor.retract(notificationID: "never-sent") == nil)
+            #expect(try await fixture.ingestor.retract(notificationID: "never-sent", sender: "b") == nil)
 
             var more = request
             more.idempotencyKey = "call-2"
             more.recipients = ["late"]
             let other = try await fixture.ingestor.ingest(more, sender: "b")
-            #expect(try await fixture.ingestor.retract(notificationID: other.notificationID)?.cancelled == 1)
+            #expect(
+                try await fixture.ingestor.retract(notificationID: other.notificationID, sender: "b")?.cancelled == 1)
             let retried = try await fixture.ingestor.ingest(more, sender: "b")
             #expect(retried.recipients.map(\.push) == ["duplicate"])
         }

@@ -4,7 +4,7 @@ import HummingbirdTesting
 import NotifyAPI
 import Testing
 
-@Suite("Problem responses (RFC 9457)")
+@Suite("Problem responses (RFC 9457)", .timeLimit(.minutes(3)))
 struct ProblemTests {
     struct Body: Decodable {
         var type: String

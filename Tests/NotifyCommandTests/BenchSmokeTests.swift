@@ -4,7 +4,7 @@ import Testing
 /// The benchmark commands run end to end on tiny inputs and end with their RESULT line. They measure nothing
 /// here (numbers come from release builds, see docs/BENCHMARKS.md); they keep the tooling working. CPU heavy for
 /// a few seconds, so `ops/test` runs them in its serial pass.
-@Suite("Benchmark commands (smoke)")
+@Suite("Benchmark commands (smoke)", .timeLimit(.minutes(3)))
 struct BenchSmokeTests {
 
     @Test(

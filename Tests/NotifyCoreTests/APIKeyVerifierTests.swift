@@ -2,7 +2,7 @@ import Configuration
 import NotifyCore
 import Testing
 
-@Suite("API keys")
+@Suite("API keys", .timeLimit(.minutes(3)))
 struct APIKeyVerifierTests {
     @Test("keys are checked against configured SHA-256 digests, several at once for rotation")
     func rotation() async throws {

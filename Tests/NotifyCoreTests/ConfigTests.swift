@@ -4,7 +4,7 @@ import NotifyCore
 import RedisClient
 import Testing
 
-@Suite("Configuration")
+@Suite("Configuration", .timeLimit(.minutes(3)))
 struct ConfigTests {
     /// Writes `json` to a temporary file and returns its path.
     private func configFile(_ json: String) throws -> String {
@@ -25,6 +25,26 @@ struct ConfigTests {
         #expect(redis.maxConnections == 3)
         #expect(redis.commandTimeoutMs == 750)
         #expect(redis.acquireTimeoutMs == RedisClientConfiguration().acquireTimeoutMs)
+    }
+
+    @Test("every environment variable docs/OPERATIONS.md names is the one the code reads for its key")
+    func documentedEnvironmentNames() async throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/OPERATIONS.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        var checked = 0
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, cells[1].hasPrefix("`NOTIFY_"), cells[0].hasPrefix("`") else { continue }
+            let key = String(cells[0].dropFirst().dropLast())
+            let variable = String(cells[1].dropFirst().dropLast())
+            let config = try await NotifyConfigLoader.reader(environment: [variable: "documented-value"])
+            #expect(
+                config.string(forKey: ConfigKey(key), isSecret: true) == "documented-value",
+                "\(variable) does not set \(key)")
+            checked += 1
+        }
+        #expect(checked > 40, "the configuration table was not found")
     }
 
     @Test("the config file can be named by NOTIFY_CONFIG_FILE")

@@ -4,7 +4,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Local redis-server")
+@Suite("Local redis-server", .timeLimit(.minutes(3)))
 struct LocalRedisServerTests {
     @Test("starts on a free port, keeps AOF data across a crash, and cleans up its folder on stop")
     func lifecycle() async throws {

@@ -7,7 +7,7 @@ import Prometheus
 import RedisClient
 import Testing
 
-@Suite("Ops endpoints")
+@Suite("Ops endpoints", .timeLimit(.minutes(3)))
 struct OpsRoutesTests {
     @Test("/metrics shows what was recorded in the registry, in Prometheus text format")
     func metrics() async throws {

@@ -4,7 +4,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Pipelining and batches")
+@Suite("Pipelining and batches", .timeLimit(.minutes(3)))
 struct PipeliningTests {
     @Test("2,000 concurrent commands on one connection each get their own reply")
     func concurrentOrder() async throws {

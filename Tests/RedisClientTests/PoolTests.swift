@@ -4,7 +4,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Pool, timeouts and failures")
+@Suite("Pool, timeouts and failures", .timeLimit(.minutes(3)))
 struct PoolTests {
     @Test("connections open lazily and never beyond the limit")
     func lazyAndBounded() async throws {
@@ -174,7 +174,7 @@ struct PoolTests {
     }
 }
 
-@Suite("Pool health checks")
+@Suite("Pool health checks", .timeLimit(.minutes(3)))
 struct PoolHealthTests {
     @Test("run() pings idle connections and drops one that stops answering, without any caller noticing")
     func healthCheckDropsUnresponsive() async throws {

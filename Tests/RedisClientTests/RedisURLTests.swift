@@ -1,7 +1,7 @@
 import RedisClient
 import Testing
 
-@Suite("Redis URLs")
+@Suite("Redis URLs", .timeLimit(.minutes(3)))
 struct RedisURLTests {
     @Test("host, port, user, password and database are read")
     func full() throws {

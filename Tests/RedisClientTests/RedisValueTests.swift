@@ -4,7 +4,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Replies and arguments")
+@Suite("Replies and arguments", .timeLimit(.minutes(3)))
 struct RedisValueTests {
     @Test("strings, integers, nil and error replies decode to typed values")
     func basicReplies() async throws {

@@ -3,7 +3,7 @@ import NotifyTestSupport
 import RedisClient
 import Testing
 
-@Suite("Scripts")
+@Suite("Scripts", .timeLimit(.minutes(3)))
 struct ScriptTests {
     static let incrementBy = RedisScript(
         """

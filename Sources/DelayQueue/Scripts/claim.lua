@@ -1,17 +1,9 @@
--- Takes back expired leases, then leases up to `max` due jobs.
+-- Takes back expired leases, then leases up to `max` due jobs. (Tombstones and old dead letters are trimmed by
+-- trim.lua, which every process runs, not here: a deployment without consumers must not grow either.)
 -- ARGV: now, max, lease ms, max attempts, done retention ms.
 -- Returns {now, next due (-1: none), next lease deadline (-1: none), then per job: id, payload, attempts, token, due}.
 local now, max, lease = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxAttempts, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
-
--- Tombstones past the retention go (a tombstone blocks re-scheduling, so each id here still holds '').
-if retention > 0 then
-    local old = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now - retention, 'LIMIT', 0, 1000)
-    if #old > 0 then
-        redis.call('HDEL', K_JOB, unpack(old))
-        redis.call('ZREM', K_DONE, unpack(old))
-    end
-end
 
 -- A worker that died (or stalled past its lease) loses its jobs: back to due now, or dead after the last try.
 local expired = redis.call('ZRANGEBYSCORE', K_LEASE, '-inf', now, 'LIMIT', 0, max)

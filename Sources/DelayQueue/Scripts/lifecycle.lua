@@ -14,7 +14,8 @@ local function finish(id, now, retention)
     end
 end
 
--- Moves a leased job to the dead letters with its last error.
+-- Moves a leased job to the dead letters with its last error. Its pending entry stays: an ack still cancels a dead
+-- letter (so a replay cannot push what the user has seen), and the retention trim removes both together.
 local function bury(id, now, reason)
     redis.call('ZREM', K_LEASE, id)
     redis.call('HDEL', K_JOB, id .. '|t')
@@ -26,7 +27,10 @@ end
 
 -- Cancels one job: 'cancelled' (was waiting or dead: never sent), 'marked' (already claimed: the worker drops it
 -- before sending), 'done' (already sent or cancelled) or 'unknown'. The caller counts the outcomes.
-local function cancel_job(id, now, retention)
+-- `pending` (optional) is the user's pending set: whatever the outcome, the job's entry there has served its
+-- purpose, so it goes (a marked job is finished by its worker, who then finds nothing left to remove).
+local function cancel_job(id, now, retention, pending)
+    if pending then redis.call('ZREM', pending, id) end
     if redis.call('ZREM', K_DUE, id) == 1 or redis.call('ZREM', K_DEAD, id) == 1 then
         finish(id, now, retention)
         return 'cancelled'

@@ -1,17 +1,32 @@
 -- Scheduling helpers, prepended to `schedule` and to the scripts of other parts that schedule a push job inside
 -- their own atomic step (the API's ingest).
 
--- Schedules one job unless its id exists or finished recently (a tombstone): returns true when new.
--- `pending` (optional) is the user's pending set, scored by the job's inbox position `score`.
-local function schedule_job(id, payload, due, pending, score, pendingTTL)
+-- Makes `key` live at least `ms` from now: never shortens an expiry, so a record or set that guards a job due
+-- later keeps guarding it when a nearer job touches it. (PEXPIRE GT would not do: a key just created has no
+-- expiry, which GT treats as infinite.)
+local function keep_alive(key, ms)
+    local ttl = redis.call('PTTL', key)
+    if ttl < ms then redis.call('PEXPIRE', key, ms) end
+end
+
+-- Schedules one job unless its id exists or finished recently (a tombstone): returns 'new', 'duplicate', or
+-- 'limited' when the user's pending set already holds `maxPending` jobs (nothing is written then).
+-- `pending` (optional) is the user's pending set, scored by the job's inbox position `score`; it lives at least
+-- `guard` ms past the job's due time (the job's retry window and dead-letter retention), so an ack can always
+-- find the job while it may still be sent.
+local function schedule_job(id, payload, due, now, pending, score, guard, maxPending)
+    if pending and redis.call('ZCARD', pending) >= maxPending then
+        if redis.call('HEXISTS', K_JOB, id) == 1 then return 'duplicate' end
+        return 'limited'
+    end
     -- One call tells "new" from "live or finished": both keep the payload field.
-    if redis.call('HSETNX', K_JOB, id, payload) == 0 then return false end
+    if redis.call('HSETNX', K_JOB, id, payload) == 0 then return 'duplicate' end
     redis.call('ZADD', K_DUE, due, id)
     if pending then
         redis.call('ZADD', pending, score, id)
-        redis.call('PEXPIRE', pending, pendingTTL)
+        keep_alive(pending, math.max(due - now, 0) + guard)
     end
-    return true
+    return 'new'
 end
 
 -- Wakes sleeping consumers when a job is due before they would wake anyway: they sleep until the shard's old

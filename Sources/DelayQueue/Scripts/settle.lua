@@ -1,12 +1,15 @@
 -- Settles claimed jobs of ONE shard for the holders of their lease tokens.
+-- KEYS[8...]: the pending set of each job's user, in job order.
 -- ARGV: now, max attempts, done retention ms, then per job: id, token,
---       action ('ack' | 'retry' | 'dead' | 'release' | 'extend'), delay or lease ms, error text.
+--       action ('ack' | 'drop' | 'retry' | 'dead' | 'release' | 'extend'), delay or lease ms, error text.
 -- Returns per job its outcome; 'stale' when the token is not the job's current one (the lease expired and
 -- someone else holds it).
+-- A job that ends here (sent, or dropped because it was cancelled) leaves its user's pending set in this step; a
+-- job that waits again (retry, release) or becomes a dead letter stays there, so an ack can still cancel it.
 local now, maxAttempts, retention = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, acked, stale = {}, 0, 0
+local out, acked, cancelled, stale = {}, 0, 0, 0
 
-local function settle(id, token, action, ms, reason)
+local function settle(id, token, action, ms, reason, pending)
     if redis.call('HGET', K_JOB, id .. '|t') ~= token then
         stale = stale + 1
         return 'stale'
@@ -16,16 +19,16 @@ local function settle(id, token, action, ms, reason)
         return 'extended'
     end
     local wasCancelled = redis.call('SREM', K_CANCELLED, id) == 1
-    if action == 'ack' then
+    if action == 'ack' or action == 'drop' or wasCancelled then
         redis.call('ZREM', K_LEASE, id)
+        redis.call('ZREM', pending, id)
         finish(id, now, retention)
-        acked = acked + 1
-        return 'acked'
-    end
-    if wasCancelled then
-        redis.call('ZREM', K_LEASE, id)
-        finish(id, now, retention)
-        count('cancelled')
+        -- An ack after a cancel means the send had begun before the cancel: it was sent, and counts so.
+        if action == 'ack' then
+            acked = acked + 1
+            return 'acked'
+        end
+        cancelled = cancelled + 1
         return 'cancelled'
     end
     if action == 'release' then
@@ -48,9 +51,12 @@ local function settle(id, token, action, ms, reason)
     return 'retried'
 end
 
+local job = 0
 for i = 4, #ARGV, 5 do
-    out[#out + 1] = settle(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4])
+    job = job + 1
+    out[job] = settle(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], KEYS[7 + job])
 end
 if acked > 0 then count('acked', acked) end
+if cancelled > 0 then count('cancelled', cancelled) end
 if stale > 0 then count('staleSettles', stale) end
 return out

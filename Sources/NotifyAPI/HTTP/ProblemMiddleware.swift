@@ -4,7 +4,8 @@ import Logging
 import RedisClient
 
 /// Turns every error into problem JSON: routing and body errors get their precise type, Redis failures become
-/// 503 (the caller may retry: nothing was accepted), anything else a 500 that logs the error but never shows it.
+/// 503 (the caller may retry; a request that spans several shards may have been partly applied, and a retry with
+/// the same idempotency key completes it without duplicates), anything else a 500 that logs the error but never shows it.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -19,7 +20,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             where ![.errorReply, .protocolError, .unexpectedReply].contains(error.code)
         {
             context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
-            throw Problem.unavailable("the store is unavailable; retry with the same idempotency key")
+            throw Problem.unavailable(
+                "the store is unavailable; part of the request may have been applied: retry with the same "
+                    + "idempotency key, which completes it without duplicates")
         } catch is CancellationError {
             throw Problem.unavailable("the server is shutting down")
         } catch {

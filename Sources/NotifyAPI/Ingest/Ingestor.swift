@@ -37,8 +37,8 @@ public struct Ingestor: Sendable {
         let push = try request.push.map { try Self.pushMembers($0, request: request, notificationID: notificationID) }
         let fingerprint = Self.fingerprint(members: members, push: push ?? "", recipients: recipients)
         let delayMs = request.push?.delayMs
-        let recordTtlMs = max(
-            self.configuration.recordTtlMs, (delayMs ?? self.configuration.defaultDelayMs) + 3_600_000)
+        // The idempotency window; the script keeps each shard's record longer while it guards a later job.
+        let recordTtlMs = self.configuration.recordTtlMs
 
         if request.idempotencyKey != nil {
             // One key for the whole request catches a reused idempotency key whose recipients fall in other
@@ -59,13 +59,14 @@ public struct Ingestor: Sendable {
         var callUsers: [[String]] = []
         for (shard, users) in groups {
             let prefix: [RedisArgument] = [
-                .string(self.queue.clockArgument), .integer(self.queue.configuration.pendingTtlMs),
+                .string(self.queue.clockArgument), .integer(self.queue.configuration.jobGuardMs),
                 .string(self.queue.keys.wakeChannel), .integer(shard), .integer(self.queue.configuration.maxSleepMs),
                 .string(notificationID), .integer(recordTtlMs), .integer(self.configuration.inboxMaxLength),
                 .integer(self.configuration.inboxTtlMs), .string(members), .string(push ?? ""),
                 .string(delayMs.map(String.init) ?? ""), .integer(self.configuration.defaultDelayMs),
                 .string(request.type.rawValue), .string(request.room ?? ""), .string(fingerprint),
                 .string(self.keys.liveChannelPrefix(shard: shard)),
+                .integer(self.queue.configuration.maxPendingPerUser), .string(sender),
             ]
             let record = RedisArgument.string(self.keys.notificationRecord(notificationID, shard: shard))
             for chunk in stride(from: 0, to: users.count, by: Self.recipientsPerCall).map({
@@ -106,35 +107,60 @@ public struct Ingestor: Sendable {
         return IngestResult(notificationID: notificationID, recipients: recipients.compactMap { outcomes[$0] })
     }
 
-    /// Retracts a notification: cancels the pushes of all its recipients (their inbox entries stay). `nil` when
-    /// no shard knows the notification (never sent, or its record expired).
-    public func retract(notificationID: String) async throws -> RetractResult? {
+    /// Retracts a notification: cancels the pushes of all its recipients (their inbox entries stay), and marks
+    /// every shard so that a retried ingest of it (same idempotency key) pushes nothing, wherever its recipients
+    /// fall. `sender` is the API key that must have sent it (`nil`: an admin, who may retract any). `nil` when no
+    /// shard knows the notification (never sent, or its record expired).
+    public func retract(notificationID: String, sender: String?) async throws -> RetractResult? {
         guard JobID.isValidNotificationID(notificationID) else { return nil }
-        let calls = self.keys.shards.all.map { shard in
-            RedisScriptCall(
+        let shards = self.keys.shards.all
+        // 1. Who sent it, its recipients per shard and how long its records live.
+        var reads: [RedisCommand] = []
+        for shard in shards {
+            let record = RedisArgument.string(self.keys.notificationRecord(notificationID, shard: shard))
+            reads += [RedisCommand("HGET", record, "$"), RedisCommand("HKEYS", record), RedisCommand("PTTL", record)]
+        }
+        let replies = try await self.client.send(batch: reads)
+        var recipients: [Int: [String]] = [:]
+        var ttlMs = self.configuration.recordTtlMs
+        for (index, shard) in shards.enumerated() {
+            let fields = try replies[index * 3 + 1].throwingIfError().array?.compactMap(\.string) ?? []
+            guard !fields.isEmpty else { continue }
+            if let sender, try replies[index * 3].throwingIfError().string != sender {
+                throw Problem.forbidden(
+                    "notification \(notificationID) was sent with another API key; only that key or an admin key may "
+                        + "retract it")
+            }
+            ttlMs = max(ttlMs, try replies[index * 3 + 2].throwingIfError().int ?? 0)
+            recipients[shard] = fields.filter { !["#", "!", "$"].contains($0) && JobID.isValidUserID($0) }
+        }
+        guard !recipients.isEmpty else { return nil }
+        let owner = sender ?? "admin"
+        // 2. Every shard, known or not: mark the record retracted and cancel the jobs of its recipients.
+        let calls = shards.map { shard in
+            let users = recipients[shard] ?? []
+            return RedisScriptCall(
                 keys: self.queue.shardKeys(shard)
-                    + [.string(self.keys.notificationRecord(notificationID, shard: shard))],
+                    + [.string(self.keys.notificationRecord(notificationID, shard: shard))]
+                    + users.map { self.queue.pendingKey(shard: shard, userID: $0) },
                 arguments: [
                     .string(self.queue.clockArgument), .integer(self.queue.configuration.doneRetentionMs),
-                    .string(notificationID),
-                ])
+                    .string(notificationID), .integer(ttlMs), .string(owner),
+                ] + users.map { .string($0) })
         }
-        let replies = try await self.client.eval(Self.retractScript, batch: calls)
+        let results = try await self.client.eval(Self.retractScript, batch: calls)
         var result = RetractResult(
             notificationID: notificationID, recipients: 0, cancelled: 0, inFlight: 0, alreadyDone: 0)
-        var known = false
-        for reply in replies {
+        for reply in results {
             guard let counts = try reply.throwingIfError().array?.compactMap(\.int), counts.count == 5 else {
                 throw RedisClientError(.protocolError, "retract returned \(reply.kindDescription)")
             }
-            guard counts[0] >= 0 else { continue }
-            known = true
             result.recipients += counts[0]
             result.cancelled += counts[1]
             result.inFlight += counts[2]
             result.alreadyDone += counts[3]
         }
-        return known ? result : nil
+        return result
     }
 
     // MARK: Validation
@@ -239,7 +265,8 @@ public struct Ingestor: Sendable {
 
     static func fingerprint(members: String, push: String, recipients: [String]) -> String {
         var hasher = SHA256()
-        for part in [members, push, recipients.joined(separator: ",")] {
+        // Sorted: a retry that lists the same recipients in another order is the same request.
+        for part in [members, push, recipients.sorted().joined(separator: ",")] {
             hasher.update(data: Array(part.utf8))
             hasher.update(data: [0])
         }

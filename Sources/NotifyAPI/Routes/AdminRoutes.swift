@@ -2,7 +2,7 @@ import DelayQueue
 import Hummingbird
 import NotifyCore
 
-/// Admin endpoints (admin key): queue stats, dead letters and their replay.
+/// Admin endpoints (admin key): queue stats, dead letters and their replay, and retracting any notification.
 struct AdminRoutes {
     struct ReplayRequest: Decodable {
         var id: String?
@@ -25,8 +25,12 @@ struct AdminRoutes {
     }
 
     let queue: DelayQueue
+    let notifications: NotificationRoutes
 
     func register(on group: RouterGroup<APIRequestContext>) {
+        group.delete("notifications/:id") { _, context -> Response in
+            try await self.notifications.retract(try context.parameters.require("id"), sender: nil)
+        }
         group.get("queues") { _, _ -> Response in
             let (total, shards) = try await self.queue.stats()
             return try JSONBody.response(QueueStatsDocument(total: total, shards: shards))

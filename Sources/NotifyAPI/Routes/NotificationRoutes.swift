@@ -21,13 +21,16 @@ struct NotificationRoutes {
             return try JSONBody.response(result, status: .accepted)
         }
         group.delete(":id") { _, context -> Response in
-            _ = try context.backendKeyName()
-            let id = try context.parameters.require("id")
-            guard let result = try await self.ingestor.retract(notificationID: id) else {
-                throw Problem.notFound("no notification \(id) is known (never sent, or older than its record)")
-            }
-            return try JSONBody.response(result)
+            try await self.retract(try context.parameters.require("id"), sender: try context.backendKeyName())
         }
+    }
+
+    /// Retracts as `sender` (the API key that sent the notification), or as an admin when `nil`.
+    func retract(_ id: String, sender: String?) async throws -> Response {
+        guard let result = try await self.ingestor.retract(notificationID: id, sender: sender) else {
+            throw Problem.notFound("no notification \(id) is known (never sent, or older than its record)")
+        }
+        return try JSONBody.response(result)
     }
 }
 

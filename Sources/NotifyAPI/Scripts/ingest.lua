@@ -3,14 +3,17 @@
 -- schedule the push job and record it as pending. Prepended with the delay queue's prelude and helpers.
 -- KEYS: 1..7 the shard's queue keys, 8 the notification's record in this shard, then per recipient: inbox,
 --       pending set, preferences.
--- ARGV: 1 now, 2 pending TTL ms, 3 wake channel, 4 shard, 5 wake horizon ms, 6 notification id,
---       7 record TTL ms, 8 inbox max length, 9 inbox TTL ms, 10 event members (JSON), 11 push members (JSON;
---       '' = inbox only), 12 requested delay ms ('' = not given), 13 default delay ms, 14 type, 15 room ('' = none),
---       16 request fingerprint, 17 live channel prefix, then the recipients' user ids.
+-- ARGV: 1 now, 2 guard ms (how long records outlive the jobs they guard), 3 wake channel, 4 shard, 5 wake horizon
+--       ms, 6 notification id, 7 record TTL ms (the idempotency window), 8 inbox max length, 9 inbox TTL ms,
+--       10 event members (JSON), 11 push members (JSON; '' = inbox only), 12 requested delay ms ('' = not given),
+--       13 default delay ms, 14 type, 15 room ('' = none), 16 request fingerprint, 17 live channel prefix,
+--       18 most pending jobs per user, 19 sender (the API key's name), then the recipients' user ids.
 -- Returns per recipient two values: the event id and the push outcome ('scheduled', 'deferred' (quiet hours),
--- 'muted', 'off', 'retracted' or 'duplicate' when this recipient already had this notification).
+-- 'muted', 'off', 'retracted', 'limited' (the user has too many pushes pending) or 'duplicate' when this
+-- recipient already had this notification).
 -- Errors: 'CONFLICT ...' when the notification id was used with a different request.
-local now, pendingTTL, horizon = now_ms(ARGV[1]), ARGV[2], tonumber(ARGV[5])
+local now, guard, horizon = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
+local maxPending = tonumber(ARGV[18])
 local record, notification = KEYS[8], ARGV[6]
 local members, push = ARGV[10], ARGV[11]
 local requestedDelay, defaultDelay = ARGV[12], tonumber(ARGV[13])
@@ -21,8 +24,7 @@ if seen[1] and seen[1] ~= ARGV[16] then
     return redis.error_reply('CONFLICT notification ' .. notification .. ' was sent before with another request')
 end
 local retracted = seen[2] ~= false
-redis.call('HSET', record, '#', ARGV[16])
-redis.call('PEXPIRE', record, ARGV[7])
+if not seen[1] then redis.call('HSET', record, '#', ARGV[16], '$', ARGV[19]) end
 
 -- A pending score exact in a double: ms * 1000 + min(seq, 999), built as text (tostring would round).
 local function pending_score(id)
@@ -38,29 +40,49 @@ local function muted(value)
 end
 
 -- Quiet hours: 'start end' in minutes of the local day; offsets: 'fromMs:offsetMinutes,...' ascending (the API
--- precomputes the time zone's offsets, so daylight saving needs no tz database here). Returns the end of the
--- quiet period containing `due`, or nil.
+-- precomputes the time zone's offsets, so daylight saving needs no tz database here).
+-- The offset in force at `t` (minutes), and since when (ms).
+local function offset_at(offsets, t)
+    local offset, since = 0, 0
+    for from, minutes in string.gmatch(offsets, '(%-?%d+):(%-?%d+)') do
+        if tonumber(from) <= t then
+            offset, since = tonumber(minutes), tonumber(from)
+        else
+            break
+        end
+    end
+    return offset, since
+end
+
+-- Returns the end of the quiet period containing `due`, or nil.
 local function quiet_until(quiet, offsets, due)
     if not quiet or not offsets then return nil end
     local qs, qe = string.match(quiet, '^(%d+) (%d+)$')
     qs, qe = tonumber(qs), tonumber(qe)
     if not qs or qs == qe then return nil end
-    local offset = 0
-    for from, minutes in string.gmatch(offsets, '(%-?%d+):(%-?%d+)') do
-        if tonumber(from) <= due then offset = tonumber(minutes) else break end
-    end
-    local localMs = due + offset * 60000
-    local minute = math.floor(localMs / 60000) % 1440
+    local offset = offset_at(offsets, due)
+    local localMinute = math.floor((due + offset * 60000) / 60000)
+    local minute = localMinute % 1440
     local inside
     if qs < qe then inside = minute >= qs and minute < qe else inside = minute >= qs or minute < qe end
     if not inside then return nil end
-    local untilEnd = (qe - minute) % 1440
-    return (math.floor(localMs / 60000) + untilEnd) * 60000 - offset * 60000
+    -- The end is a wall-clock time: when a daylight-saving change falls inside the window, the offset in force at
+    -- the end differs from the one at `due`, so convert the end with its own offset.
+    local localEnd = (localMinute + (qe - minute) % 1440) * 60000
+    local endUtc = localEnd - offset * 60000
+    local endOffset = offset_at(offsets, endUtc)
+    if endOffset ~= offset then
+        endUtc = localEnd - endOffset * 60000
+        local check, since = offset_at(offsets, endUtc)
+        -- The end's wall-clock time does not exist (clocks jumped over it): quiet hours end at the jump.
+        if check ~= endOffset then endUtc = since end
+    end
+    return endUtc
 end
 
-local out, scheduled, earliest = {}, 0, nil
+local out, scheduled, earliest, latest = {}, 0, nil, nil
 local n = 0
-for i = 18, #ARGV do
+for i = 20, #ARGV do
     local user = ARGV[i]
     local base = 8 + n * 3
     n = n + 1
@@ -92,9 +114,14 @@ for i = 18, #ARGV do
                     outcome = 'deferred'
                 end
                 local payload = '{"event_id":"' .. id .. '","due_ms":' .. due .. ',' .. push .. '}'
-                if schedule_job(notification .. '/' .. user, payload, due, pending, pending_score(id), pendingTTL) then
+                local result = schedule_job(notification .. '/' .. user, payload, due, now, pending, pending_score(id),
+                    guard, maxPending)
+                if result == 'new' then
                     scheduled = scheduled + 1
                     if earliest == nil or due < earliest then earliest = due end
+                    if latest == nil or due > latest then latest = due end
+                elseif result == 'limited' then
+                    outcome = 'limited'
                 end
             end
         end
@@ -102,6 +129,8 @@ for i = 18, #ARGV do
         out[#out + 1] = outcome
     end
 end
+-- The record lets a retract find the jobs: it must outlive the latest of them, retries and dead letters included.
+keep_alive(record, math.max(tonumber(ARGV[7]), latest and (latest - now + guard) or 0))
 if scheduled > 0 then count('scheduled', scheduled) end
 wake_if_leading(earliest, now, horizon, ARGV[3], ARGV[4])
 return out

@@ -7,13 +7,17 @@ import RedisClient
 public struct PreferenceStore: Sendable {
     public let client: RedisClient
     public let keys: UserKeys
+    /// The clock that decides from when the time zone's offsets are written (tests pin it to the queue's clock).
+    let now: @Sendable () -> Date
 
-    /// How far ahead the time zone's offsets are written; every save writes them again.
-    static let offsetHorizon: TimeInterval = 400 * 86_400
+    /// How far ahead the time zone's offsets are written; every save writes them again. Twenty years cover any
+    /// due time (at most the queue's longest delay ahead) of a user who never saves again, in about 40 entries.
+    static let offsetHorizon: TimeInterval = 20 * 366 * 86_400
 
-    public init(client: RedisClient, keys: UserKeys) {
+    public init(client: RedisClient, keys: UserKeys, now: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.keys = keys
+        self.now = now
     }
 
     public func get(userID: String) async throws -> Preferences {
@@ -50,7 +54,8 @@ public struct PreferenceStore: Sendable {
     }
 
     /// Replaces the user's preferences (one MULTI/EXEC, so the ingest never sees half of them).
-    public func put(userID: String, _ preferences: Preferences, now: Date = Date()) async throws {
+    public func put(userID: String, _ preferences: Preferences) async throws {
+        let now = self.now()
         let key = RedisArgument.string(self.keys.preferences(userID))
         var fields: [RedisArgument] = []
         func until(_ date: Date?) -> RedisArgument {
