@@ -37,12 +37,15 @@ extension DelayQueue {
                 let tombstones = parts[0].int, let more = parts[1].int
             else { throw DelayQueueError(.unexpectedReply, "trim returned \(reply.kindDescription)") }
             summary.tombstones += tombstones
-            var dead: [(id: JobID, score: String)] = []
+            var dead: [(id: String, pending: RedisArgument, score: String)] = []
             for index in stride(from: 2, to: parts.count, by: 2) {
                 guard let text = parts[index].string, let score = parts[index + 1].string else {
                     throw DelayQueueError(.unexpectedReply, "trim returned a malformed dead letter")
                 }
-                dead.append((try JobID(text), score))
+                // An id that is no job id (written by something else) has no user: a key of the shard that never
+                // exists stands in for its pending set, and it goes all the same.
+                let user = JobID(validating: text)?.userID ?? ""
+                dead.append((text, self.keys.pending(shard: shard, userID: user), score))
             }
             if !dead.isEmpty {
                 summary.deadLetters += try await self.trimDead(dead, shard: shard)
@@ -51,17 +54,17 @@ extension DelayQueue {
         }
     }
 
-    private func trimDead(_ dead: [(id: JobID, score: String)], shard: Int) async throws -> Int {
+    private func trimDead(_ dead: [(id: String, pending: RedisArgument, score: String)], shard: Int) async throws
+        -> Int
+    {
         var arguments: [RedisArgument] = [
             .string(self.clock.argument), .integer(self.configuration.doneRetentionMs),
         ]
-        for (id, score) in dead {
-            arguments += [.string(id.description), .string(score)]
+        for (id, _, score) in dead {
+            arguments += [.string(id), .string(score)]
         }
         let reply = try await self.client.eval(
-            self.scripts.trimDead,
-            keys: self.keys.shardKeys(shard) + dead.map { self.keys.pending(shard: shard, userID: $0.id.userID) },
-            arguments: arguments)
+            self.scripts.trimDead, keys: self.keys.shardKeys(shard) + dead.map(\.pending), arguments: arguments)
         guard let removed = try reply.throwingIfError().int else {
             throw DelayQueueError(.unexpectedReply, "trim_dead returned \(reply.kindDescription)")
         }

@@ -9,7 +9,8 @@ public enum SettleAction: Sendable, Hashable {
     /// Not sent because it was cancelled after its claim (``DelayQueue/mayProceed(_:)`` said no): finished, and
     /// counted as cancelled.
     case drop
-    /// Failed for now: try again after the delay, unless it was the last attempt.
+    /// Failed for now: try again after the delay (at most ``DelayQueueConfiguration/maxDelayMs``), unless it was
+    /// the last attempt.
     case retry(afterMs: Int, error: String)
     /// Can never succeed: straight to the dead letters.
     case deadLetter(error: String)
@@ -22,7 +23,7 @@ public enum SettleAction: Sendable, Hashable {
         switch self {
         case .ack: ("ack", 0, "")
         case .drop: ("drop", 0, "")
-        case .retry(let afterMs, let error): ("retry", max(0, afterMs), String(error.prefix(1_000)))
+        case .retry(let afterMs, let error): ("retry", afterMs, String(error.prefix(1_000)))
         case .deadLetter(let error): ("dead", 0, String(error.prefix(1_000)))
         case .release: ("release", 0, "")
         case .extendLease: ("extend", 0, "")
@@ -46,13 +47,16 @@ extension DelayQueue {
             var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
                 .string(self.clock.argument), .integer(self.configuration.maxAttempts),
-                .integer(self.configuration.doneRetentionMs),
+                .integer(self.configuration.doneRetentionMs), .integer(self.configuration.jobGuardMs),
             ]
             for index in group.indices {
                 let (job, action) = settlements[index]
                 var (name, milliseconds, error) = action.arguments
                 if case .extendLease = action { milliseconds = self.configuration.leaseMs }
-                keys.append(self.keys.pending(shard: group.shard, userID: job.id.userID))
+                // A gateway's Retry-After is honoured up to the longest delay the queue takes at all; the script
+                // keeps the job's guards alive past the wait.
+                if case .retry = action { milliseconds = min(max(0, milliseconds), self.configuration.maxDelayMs) }
+                keys += self.guardKeys(of: job.id, shard: group.shard)
                 arguments += [
                     .string(job.id.description), .string(job.leaseToken), .string(name), .integer(milliseconds),
                     .string(error),

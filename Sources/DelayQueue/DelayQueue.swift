@@ -11,19 +11,31 @@ public struct DelayQueue: Sendable {
     public let configuration: DelayQueueConfiguration
     public let shards: ShardMap
     public let keys: QueueKeys
+    /// Where the notification records live: a job's record guards it (a retract finds the job through it), so
+    /// the queue keeps it alive while the job may still be sent. Same hash tag as the job's shard.
+    public let userKeys: UserKeys
     let client: RedisClient
     let clock: QueueClock
     let scripts = QueueScripts.shared
 
     public init(
         client: RedisClient, configuration: DelayQueueConfiguration = DelayQueueConfiguration(),
-        shards: ShardMap = ShardMap(), clock: QueueClock = .redis
+        shards: ShardMap = ShardMap(), clock: QueueClock = .redis, userKeys: UserKeys? = nil
     ) {
         self.client = client
         self.configuration = configuration
         self.shards = shards
         self.keys = QueueKeys(prefix: configuration.keyPrefix, shardCount: shards.count)
         self.clock = clock
+        self.userKeys = userKeys ?? UserKeys(shards: shards)
+    }
+
+    /// The keys that guard a job: its user's pending set and its notification's record.
+    func guardKeys(of id: JobID, shard: Int) -> [RedisArgument] {
+        [
+            self.keys.pending(shard: shard, userID: id.userID),
+            .string(self.userKeys.notificationRecord(id.notificationID, shard: shard)),
+        ]
     }
 
     /// The oldest Redis the scripts run on: `SET … NX GET`, exclusive `XRANGE` bounds and effects replication of
@@ -99,8 +111,12 @@ public struct DelayQueue: Sendable {
         return Int64(Date().timeIntervalSince1970 * 1000)
     }
 
+    /// `ms * 1000 + min(seq, 999)` written out in decimal, as the scripts write it. Built as text: converting the
+    /// double score of an absurd id (a client may send any 19-digit number) to an integer would trap.
     static func scoreText(_ id: StreamID) -> String {
-        String(UInt64(id.score))
+        let sequence = String(min(id.sequence, 999))
+        return (id.milliseconds == 0 ? "" : String(id.milliseconds))
+            + (id.milliseconds == 0 ? sequence : String(repeating: "0", count: 3 - sequence.count) + sequence)
     }
 
     // MARK: Cancelling
@@ -130,6 +146,8 @@ public struct DelayQueue: Sendable {
 
     /// Jobs one cancel script call handles at most.
     static let cancelBudget = 500
+    /// Most jobs one claim takes (the script unpacks two values per job; Lua's limit is ~8,000).
+    public static let maxClaim = 1_000
 
     private func cancelPending(userID: String, ranges: [(String, String)]) async throws -> CancelSummary {
         guard JobID.isValidUserID(userID) else { throw DelayQueueError(.invalidJob, "invalid user id") }
@@ -142,9 +160,10 @@ public struct DelayQueue: Sendable {
         }
         let keys = self.keys.shardKeys(shard) + [self.keys.pending(shard: shard, userID: userID)]
         var summary = CancelSummary(cancelled: 0, markedClaimed: 0, alreadyDone: 0, unknown: 0)
-        // Each call removes what it handled from the pending set, so the next starts where it ended; the set is
-        // bounded (maxPendingPerUser), so this ends even while new, later events arrive.
-        while true {
+        // Each call removes what it handled from the pending set, so the next starts where it ended. The set is
+        // bounded, so the calls needed for what is pending now are bounded too; an `up_to` beyond the newest event
+        // (a client's mistake) could be refilled by new events for ever, so the loop stops after that many.
+        for _ in 0...(self.configuration.maxPendingPerUser / Self.cancelBudget + 1) {
             let reply = try await self.client.eval(self.scripts.cancelUpTo, keys: keys, arguments: arguments)
             guard let counts = try reply.throwingIfError().array?.compactMap(\.int), counts.count == 5 else {
                 throw DelayQueueError(.unexpectedReply, "cancelUpTo returned \(reply.kindDescription)")
@@ -155,6 +174,7 @@ public struct DelayQueue: Sendable {
             summary.unknown += counts[3]
             if counts[4] == 0 { return summary }
         }
+        return summary
     }
 
     // MARK: Consuming
@@ -162,6 +182,9 @@ public struct DelayQueue: Sendable {
     /// Takes back expired leases of `shard`, then leases up to `max` due jobs for ``DelayQueueConfiguration/leaseMs``.
     public func claim(shard: Int, max: Int) async throws -> ClaimBatch {
         try self.checkShard(shard)
+        guard (1...Self.maxClaim).contains(max) else {
+            throw DelayQueueError(.invalidJob, "a claim takes 1 to \(Self.maxClaim) jobs")
+        }
         let reply = try await self.client.eval(
             self.scripts.claim, keys: self.keys.shardKeys(shard),
             arguments: [
@@ -254,7 +277,11 @@ public struct DelayQueue: Sendable {
         for shard in self.shards.all {
             let keys = self.keys.shardKeys(shard)
             let reply = try await self.client.send("ZRANGE", keys[QueueKeys.deadIndex], 0, .integer(limit - 1))
-            let ids = try (try reply.throwingIfError().array ?? []).compactMap(\.string).map { try JobID($0) }
+            // An id that is not a job id (written by something else) cannot be replayed; the retention trim
+            // removes it in time.
+            let ids = (try reply.throwingIfError().array ?? []).compactMap {
+                $0.string.flatMap(JobID.init(validating:))
+            }
             if !ids.isEmpty { total += try await self.replay(ids: ids, shard: shard) }
         }
         return total
@@ -265,7 +292,7 @@ public struct DelayQueue: Sendable {
     private func replay(ids: [JobID], shard: Int) async throws -> Int {
         let reply = try await self.client.eval(
             self.scripts.replay,
-            keys: self.keys.shardKeys(shard) + ids.map { self.keys.pending(shard: shard, userID: $0.userID) },
+            keys: self.keys.shardKeys(shard) + ids.flatMap { self.guardKeys(of: $0, shard: shard) },
             arguments: [.string(self.clock.argument), .integer(self.configuration.jobGuardMs)]
                 + ids.map { .string($0.description) })
         guard let count = try reply.throwingIfError().int else {

@@ -21,6 +21,9 @@ public final class QueueConsumer: Service, Sendable {
     private struct State {
         var owned: [Int] = []
         var running = 0
+        /// Claimed jobs not settled yet, by lease token (a job claimed again after losing its lease has a new
+        /// one), with when their lease ends at the latest by our clock (for the lease keeper).
+        var leased: [String: (job: ClaimedJob, deadline: ContinuousClock.Instant)] = [:]
     }
 
     /// This consumer's id in the consumers set.
@@ -68,6 +71,7 @@ public final class QueueConsumer: Service, Sendable {
                 services.addTask { await self.listenForWakeUps(subscriber) }
             }
             services.addTask { await self.settler.run() }
+            services.addTask { await self.keepLeases() }
             // Returns once the claim loop has stopped and every job it started has run and settled.
             await withDiscardingTaskGroup { jobs in
                 await self.claimLoop(jobs: &jobs)
@@ -157,10 +161,14 @@ public final class QueueConsumer: Service, Sendable {
                 var sleepMs = configuration.maxSleepMs
                 if free > 0, !owned.isEmpty {
                     do {
-                        let perShard = max(1, min(configuration.claimBatch, free / owned.count))
+                        let perShard = max(1, min(configuration.claimBatch, DelayQueue.maxClaim, free / owned.count))
+                        // Leases run from the claim, which Redis ran after this instant: a conservative deadline.
+                        let claimedBy = ContinuousClock.now + .milliseconds(configuration.leaseMs)
                         let (batches, dropped) = try await self.claim(shards: owned, perShard: perShard)
                         for batch in batches {
-                            for job in batch.jobs where !dropped.contains(job.id) { self.start(job, in: &group) }
+                            for job in batch.jobs where !dropped.contains(job.id) {
+                                self.start(job, leaseDeadline: claimedBy, in: &group)
+                            }
                             if batch.jobs.count == perShard {
                                 sleepMs = 0  // more may be due right now
                             } else if let next = [batch.nextDueMs, batch.nextLeaseDeadlineMs].compactMap({ $0 }).min() {
@@ -206,8 +214,8 @@ public final class QueueConsumer: Service, Sendable {
                 }
                 batches.append(batch)
             } catch {
-                // This shard's script failed (nothing leased) or answered in a shape we cannot read; the others'
-                // jobs go on.
+                // This shard's script failed (nothing leased), or its reply could not be read (its jobs stay leased
+                // until their leases expire, then are claimed again); the other shards' jobs go on.
                 self.logger.warning("queue claim failed", metadata: ["queue.shard": "\(shard)", "error": "\(error)"])
             }
         }
@@ -239,8 +247,13 @@ public final class QueueConsumer: Service, Sendable {
         }
     }
 
-    private func start(_ job: ClaimedJob, in group: inout DiscardingTaskGroup) {
-        self.state.withLock { $0.running += 1 }
+    private func start(
+        _ job: ClaimedJob, leaseDeadline: ContinuousClock.Instant, in group: inout DiscardingTaskGroup
+    ) {
+        self.state.withLock { state in
+            state.running += 1
+            state.leased[job.leaseToken] = (job, leaseDeadline)
+        }
         group.addTask {
             await self.process(job)
             let wasFull = self.state.withLock { state -> Bool in
@@ -252,21 +265,9 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     private func process(_ job: ClaimedJob) async {
-        let result = await withTaskGroup(of: JobResult?.self) { group in
-            group.addTask { await self.handler(job, JobControl(queue: self.queue, job: job)) }
-            group.addTask {
-                await self.keepLeased(job)
-                return nil
-            }
-            var result = JobResult.retry(afterMs: nil, error: "the handler ended without a result")
-            while let next = await group.next() {
-                if let next {
-                    result = next
-                    group.cancelAll()  // ends keepLeased
-                }
-            }
-            return result
-        }
+        let result = await self.handler(job, JobControl(queue: self.queue, job: job))
+        // Leased until settled: the settle may wait for a batch, and the lease must hold meanwhile.
+        defer { self.state.withLock { _ = $0.leased.removeValue(forKey: job.leaseToken) } }
         do {
             let action: SettleAction =
                 switch result {
@@ -286,30 +287,51 @@ public final class QueueConsumer: Service, Sendable {
         }
     }
 
-    /// Extends the job's lease every third of the lease time while its handler runs, so a slow gateway never
-    /// lets the lease expire under running work (another claim would send the job twice). Ends when cancelled
-    /// or when the lease turns out lost.
-    private func keepLeased(_ job: ClaimedJob) async {
-        let interval = Duration.milliseconds(max(1, self.queue.configuration.leaseMs / 3))
+    /// Every sixth of the lease time, extends in one batch the leases of the jobs not settled yet that have less
+    /// than two thirds of their lease left: a slow gateway never lets a lease expire under running work (another
+    /// claim would send the job twice), a fast job costs nothing, and a failed extension has another third of the
+    /// lease to be retried. Only a consumer that stops loses its jobs.
+    private func keepLeases() async {
+        let lease = Duration.milliseconds(self.queue.configuration.leaseMs)
+        let tick = Duration.milliseconds(max(1, self.queue.configuration.leaseMs / 6))
         while true {
             do {
-                try await Task.sleep(for: interval)
+                try await Task.sleep(for: tick)
             } catch {
-                return  // the handler finished
+                return  // the consumer stops
             }
+            let now = ContinuousClock.now
+            let due = self.state.withLock { state in
+                state.leased.values.filter { $0.deadline - now < lease * 2 / 3 }.map(\.job)
+            }
+            guard !due.isEmpty else { continue }
             do {
-                let outcome = try await self.settler.settle(job, .extendLease)
-                self.leaseExtensions.increment()
-                guard outcome == .extended else {
-                    self.logger.warning(
-                        "queue job lost its lease while running",
-                        metadata: ["notify.job.id": "\(job.id)", "queue.outcome": "\(outcome)"])
-                    return
+                let outcomes = try await self.queue.settle(batch: due.map { ($0, .extendLease) })
+                var extended = 0
+                for (job, outcome) in zip(due, outcomes) {
+                    let known = self.state.withLock { state -> Bool in
+                        guard state.leased[job.leaseToken] != nil else { return false }
+                        if outcome == .extended {
+                            state.leased[job.leaseToken]?.deadline = now + lease
+                        } else {
+                            state.leased.removeValue(forKey: job.leaseToken)
+                        }
+                        return true
+                    }
+                    if outcome == .extended {
+                        extended += 1
+                    } else if known {
+                        // Settled meanwhile is fine; still running without a lease means another worker may
+                        // hold the job now.
+                        self.logger.warning(
+                            "queue job lost its lease while running",
+                            metadata: ["notify.job.id": "\(job.id)", "queue.outcome": "\(outcome)"])
+                    }
                 }
+                self.leaseExtensions.increment(by: extended)
             } catch {
-                // Redis unreachable: try again at the next interval; the lease has two more thirds to go.
-                self.logger.warning(
-                    "queue lease extension failed", metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+                // Redis unreachable: tried again at the next tick, while a third of the lease is still left.
+                self.logger.warning("queue lease extension failed", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -35,7 +35,7 @@ struct QueueScripts: Sendable {
         self.cancel = try script("cancel", finishesJobs: true)
         self.cancelUpTo = try script("cancel_up_to", finishesJobs: true)
         self.claim = try script("claim", finishesJobs: true)
-        self.settle = try script("settle", finishesJobs: true)
+        self.settle = try script("settle", finishesJobs: true, schedules: true)
         self.replay = try script("replay", schedules: true)
         self.stats = try script("stats")
         self.heartbeat = try script("heartbeat")

@@ -31,7 +31,8 @@ public struct QueueTrimmer: Service {
         }
     }
 
-    /// One pass over every shard; a shard that fails is tried again on the next pass.
+    /// One pass over every shard; a shard that fails is tried again on the next pass, and does not hold up the
+    /// others.
     public func trimAll() async {
         for shard in self.queue.shards.all {
             do {
@@ -41,7 +42,6 @@ public struct QueueTrimmer: Service {
             } catch {
                 self.logger.warning(
                     "queue retention pass failed", metadata: ["queue.shard": "\(shard)", "error": "\(error)"])
-                return
             }
         }
     }

@@ -104,6 +104,37 @@ struct PendingSetTests {
 
 @Suite("Delay queue retention", .timeLimit(.minutes(2)))
 struct RetentionTests {
+    @Test("a long Retry-After is honoured, and keeps the job's guards alive past the wait")
+    func retryKeepsGuards() async throws {
+        let configuration = DelayQueueConfiguration()
+        let tenDays = 10 * 86_400_000
+        try await withQueue(configuration: configuration) { queue, clock, client, _ in
+            try await queue.schedule(try job("slow-gateway", event: StreamID("1-0")), inMs: 0)
+            let claimed = try #require(try await claimAll(queue).first)
+            #expect(try await queue.retry(claimed, afterMs: tenDays, error: "429") == .retried)
+            #expect(try await queue.peek(limit: 1).first?.atMs == clock.nowMs + Int64(tenDays))
+            let pending = queue.pendingKey(shard: queue.shards.shard(of: "alice"), userID: "alice")
+            let ttl = try #require(try await client.send("PTTL", pending).int)
+            // Scheduled due now, the set was kept for the guard alone; the retry lengthened it by the wait.
+            #expect(ttl > configuration.jobGuardMs + tenDays - 60_000)
+        }
+    }
+
+    @Test("a dead letter whose id is no job id is trimmed too, and does not hold up the rest")
+    func trimForeignDeadLetter() async throws {
+        let configuration = DelayQueueConfiguration(deadRetentionMs: 1_000)
+        try await withQueue(configuration: configuration, shards: 1) { queue, clock, client, _ in
+            let keys = queue.shardKeys(0)
+            _ = try await client.send("ZADD", keys[QueueKeysIndex.dead], .integer(Int(clock.nowMs)), "not a job id")
+            _ = try await client.send("HSET", keys[1], "not a job id", "{}")
+            try await queue.schedule(try job("real"), inMs: 0)
+            try await queue.deadLetter(try #require(try await claimAll(queue).first), error: "400")
+            clock.advance(byMs: 1_001)
+            #expect(try await queue.trim(shard: 0) == TrimSummary(tombstones: 0, deadLetters: 2))
+            #expect(try await queue.deadLetters().isEmpty)
+        }
+    }
+
     @Test("tombstones are trimmed without any consumer; dead letters expire by age with their pending entries")
     func trimWithoutConsumers() async throws {
         let configuration = DelayQueueConfiguration(doneRetentionMs: 60_000, deadRetentionMs: 3_600_000)
@@ -157,5 +188,21 @@ struct RequirementTests {
         #expect(DelayQueue.redisVersion(in: "no version here") == nil)
         // The real server of the tests passes.
         try await withQueue { queue, _, _, _ in try await queue.prepare() }
+    }
+}
+
+/// Positions of the shard keys (see `Scripts/common.lua`).
+enum QueueKeysIndex {
+    static let dead = 4
+}
+
+@Suite("Delay queue pending scores", .timeLimit(.minutes(1)))
+struct PendingScoreTests {
+    @Test("pending scores are ms * 1000 + min(seq, 999), as text, for any id")
+    func scores() {
+        #expect(DelayQueue.pendingScore(StreamID("1700000000000-5")!) == "1700000000000005")
+        #expect(DelayQueue.pendingScore(StreamID("1700000000000-4321")!) == "1700000000000999")
+        #expect(DelayQueue.pendingScore(StreamID("0-7")!) == "7")
+        #expect(DelayQueue.pendingScore(StreamID("18446744073709551615-0")!) == "18446744073709551615000")
     }
 }

@@ -70,6 +70,8 @@ func withConsumers(
         try await body()
         subscriber?.shutdown()
         group.cancelAll()
+        // Consumers and the subscriber end normally when cancelled: an error here is a real failure.
+        try await group.waitForAll()
     }
 }
 

@@ -51,6 +51,10 @@ final class FakeIssuer: Sendable {
 
     let jwks = Mutex<[String]>([])
     let fetches = Atomic<Int>(0)
+    /// The `Cache-Control` header of the JWKS answer (none by default).
+    let cacheControl = Mutex<String?>(nil)
+    /// While set, the JWKS endpoint answers 503 (the issuer is down).
+    let failing = Atomic<Bool>(false)
 
     init() {
         self.publish(Self.rsaJWK(kid: "k1"))
@@ -64,13 +68,21 @@ final class FakeIssuer: Sendable {
         self.jwks.withLock { $0.append(jwk) }
     }
 
+    /// Serves exactly these keys from now on (a removed key is one no longer listed).
+    func replaceKeys(with jwks: [String]) {
+        self.jwks.withLock { $0 = jwks }
+    }
+
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("realms/chat/protocol/openid-connect/certs") { _, _ -> Response in
             self.fetches.add(1, ordering: .relaxed)
+            if self.failing.load(ordering: .relaxed) { return Response(status: .serviceUnavailable) }
             let keys = self.jwks.withLock { $0.joined(separator: ",") }
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let cacheControl = self.cacheControl.withLock({ $0 }) { headers[.cacheControl] = cacheControl }
             return Response(
-                status: .ok, headers: [.contentType: "application/json"],
+                status: .ok, headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"keys":[\#(keys)]}"#)))
         }
         return router
@@ -165,6 +177,70 @@ struct APIAuthTests {
                 #expect(issuer.fetches.load(ordering: .relaxed) == before + 2)
             }
         }
+    }
+
+    @Test(
+        "a key the issuer removed is refused once the issuer's max-age has passed; the last good set serves while the issuer is down; a flood of unknown kids fetches once per refresh interval"
+    )
+    func keyRemovalAndCacheLifetime() async throws {
+        try await withFakeIssuer { issuer, jwksURL in
+            issuer.cacheControl.withLock { $0 = "public, max-age=120" }
+            let elapsed = Mutex<Duration>(.zero)
+            let start = ContinuousClock.now
+            let verifier = UserTokenVerifier(
+                configuration: UserTokenConfiguration(
+                    jwksURL: jwksURL, issuer: APITestServer.issuer, audience: APITestServer.audience,
+                    jwksMinCacheMs: 0),
+                logger: testLogger("tokens"), now: { start + elapsed.withLock { $0 } })
+            func advance(seconds: Int) { elapsed.withLock { $0 += .seconds(seconds) } }
+            func accepts(_ token: String) async -> Bool {
+                do {
+                    return try await verifier.verify(token) == "alice"
+                } catch {
+                    return false
+                }
+            }
+            let k1 = try await FakeIssuer.rsaToken(kid: "k1")
+            #expect(await accepts(k1))
+            #expect(issuer.fetches.load(ordering: .relaxed) == 1)
+
+            // 50 forged kids within the refresh interval: no fetch; after it, one.
+            for index in 0..<50 {
+                #expect(await accepts(try await FakeIssuer.rsaToken(kid: "forged\(index)")) == false)
+            }
+            #expect(issuer.fetches.load(ordering: .relaxed) == 1)
+            advance(seconds: 11)
+            for index in 0..<50 {
+                #expect(await accepts(try await FakeIssuer.rsaToken(kid: "forged\(index)")) == false)
+            }
+            #expect(issuer.fetches.load(ordering: .relaxed) == 2)
+
+            // The issuer removes k1: still used until the set's max-age (120 s from the last fetch) has passed.
+            issuer.replaceKeys(with: [FakeIssuer.rsaJWK(kid: "k2")])
+            advance(seconds: 100)
+            #expect(await accepts(k1))
+            // Past it, but the issuer is down: the last good set stays in use.
+            issuer.failing.store(true, ordering: .relaxed)
+            advance(seconds: 40)
+            #expect(await accepts(k1))
+            #expect(issuer.fetches.load(ordering: .relaxed) == 3)
+            // The issuer is back: the next fetch (after the refresh interval) drops k1.
+            issuer.failing.store(false, ordering: .relaxed)
+            advance(seconds: 11)
+            #expect(await accepts(k1) == false)
+            #expect(await accepts(try await FakeIssuer.rsaToken(kid: "k2")))
+            #expect(issuer.fetches.load(ordering: .relaxed) == 4)
+        }
+    }
+
+    @Test("the JWKS cache lifetime follows the issuer's Cache-Control within the configured bounds")
+    func jwksCacheLifetime() {
+        let configuration = UserTokenConfiguration(jwksMinCacheMs: 60_000, jwksMaxCacheMs: 3_600_000)
+        #expect(configuration.jwksCacheMs(cacheControl: "public, max-age=600") == 600_000)
+        #expect(configuration.jwksCacheMs(cacheControl: "max-age=5") == 60_000)
+        #expect(configuration.jwksCacheMs(cacheControl: "max-age=999999999") == 3_600_000)
+        #expect(configuration.jwksCacheMs(cacheControl: "no-cache") == 60_000)
+        #expect(configuration.jwksCacheMs(cacheControl: nil) == 300_000)
     }
 
     @Test("backend endpoints need a configured API key")

@@ -38,6 +38,47 @@ struct APIEndToEndTests {
         }
     }
 
+    @Test("a stream ends with token-expired when its token expires")
+    func streamEndsWithToken() async throws {
+        try await withAPIServer { api in
+            let token = try await api.token(for: "alice", expiresIn: 2)
+            let stream = try await SSEStream.open(api, token: token)
+            // Everything until the stream ends (the suite's time limit bounds the wait).
+            var received: [SSEEvent] = []
+            for try await event in stream.events where event.comment == nil { received.append(event) }
+            #expect(received.map(\.event) == ["token-expired"])
+            #expect(received.last?.data == #"{"reconnect":true}"#)
+        }
+    }
+
+    @Test("a resume from an id whose successors were trimmed says events were lost, then replays what is kept")
+    func resumeAfterTrimmedEvents() async throws {
+        try await withAPIServer(ingest: IngestConfiguration(inboxMaxLength: 10)) { api in
+            var ids: [String] = []
+            for index in 0..<300 {
+                let result = try await api.notify(
+                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#)
+                ids.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+            }
+            let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"), lastEventID: ids[0])
+            var events = stream.events.makeAsyncIterator()
+            let before = try await stream.waitUntilReady(&events)
+            let lost = try #require(before.first)
+            #expect(lost.event == "lost")
+            let replayed = before.dropFirst().compactMap(\.id)
+            #expect(lost.data == #"{"oldest_id":"\#(replayed.first ?? "")"}"#)
+            #expect(replayed.last == ids.last && replayed.count < 300 && replayed.count >= 10)
+            stream.close()
+
+            // A resume from a kept id loses nothing and says nothing.
+            let kept = try await SSEStream.open(
+                api, token: try await api.token(for: "alice"), lastEventID: replayed[replayed.count - 2])
+            var keptEvents = kept.events.makeAsyncIterator()
+            #expect(try await kept.waitUntilReady(&keptEvents).map(\.id) == [ids.last])
+            kept.close()
+        }
+    }
+
     @Test("a client that missed 50 events resumes with Last-Event-ID and gets exactly those, in order, then live")
     func resumeAfterMissedEvents() async throws {
         try await withAPIServer { api in

@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import DelayQueue
 import Foundation
+import NIOCore
 import NIOHTTP1
 import NotifyAPI
 import RedisClient
@@ -7,6 +9,35 @@ import Testing
 
 @Suite("API bad input", .timeLimit(.minutes(2)))
 struct APIValidationTests {
+    @Test("an ack of absurdly large event ids answers (it once crashed the server converting their score)")
+    func hugeEventIDs() async throws {
+        try await withAPIServer { api in
+            let token = try await api.token(for: "alice")
+            let body = #"{"ids":["1302593221815247942","9999999999999999999-9999999999999999999"],"up_to":"0"}"#
+            let ack = try await api.send(.POST, "/v1/ack", bearer: token, json: body)
+            #expect(ack.status == 200)
+            #expect(try await api.send(.GET, "/v1/inbox", bearer: token).status == 200)
+        }
+    }
+
+    @Test("a body with invalid UTF-8 is refused as such, not as a type mismatch of the value it hides in")
+    func invalidUTF8() async throws {
+        try await withAPIServer { api in
+            var request = HTTPClientRequest(url: api.baseURL + "/v1/notifications")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(api.apiKey)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            var body = ByteBuffer(string: #"{"recipients":["a"],"type":"message","payload":{"text":""#)
+            body.writeBytes([0xC3, 0x28])
+            body.writeString(#""}}"#)
+            request.body = .bytes(body)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
+            #expect(response.status.code == 400)
+            #expect(text.contains("the body is not valid UTF-8"), "\(text)")
+        }
+    }
+
     @Test("malformed, oversized, over-limit and unknown input gets a precise problem, and nothing is written")
     func badInput() async throws {
         try await withAPIServer(api: APIConfiguration(maxBodyBytes: 1 << 20)) { api in

@@ -103,9 +103,9 @@ struct IngestGuardTests {
         }
     }
 
-    /// Saves Berlin quiet hours 22:00-07:00 with the preferences' clock at `savedAtMs`, ingests at `nowMs` with no
+    /// Saves Berlin quiet hours 22:00-`end` with the preferences' clock at `savedAtMs`, ingests at `nowMs` with no
     /// delay, and returns the push's due time.
-    func berlinQuietHoursEnd(savedAtMs: Int64, nowMs: Int64) async throws -> Int64? {
+    func berlinQuietHoursEnd(savedAtMs: Int64, nowMs: Int64, end: String = "07:00") async throws -> Int64? {
         try await withIngestor { fixture in
             let store = PreferenceStore(
                 client: fixture.client, keys: fixture.keys,
@@ -113,7 +113,7 @@ struct IngestGuardTests {
             fixture.clock.set(savedAtMs)
             try await store.put(
                 userID: "alice",
-                Preferences(quietHours: .init(start: "22:00", end: "07:00", timeZone: "Europe/Berlin")))
+                Preferences(quietHours: .init(start: "22:00", end: end, timeZone: "Europe/Berlin")))
             fixture.clock.set(nowMs)
             let result = try await fixture.ingestor.ingest(
                 NotificationRequest(recipients: ["alice"], type: .message, push: PushOptions(delayMs: 0)),
@@ -133,6 +133,14 @@ struct IngestGuardTests {
         #expect(
             try await self.berlinQuietHoursEnd(savedAtMs: 1_824_930_000_000, nowMs: 1_824_930_000_000)
                 == 1_824_962_400_000)
+    }
+
+    @Test("quiet hours whose end the clocks jump over end at the jump")
+    func quietHoursEndInTheGap() async throws {
+        // 2027-03-28 02:30 does not exist in Berlin (02:00 CET -> 03:00 CEST at 01:00 UTC).
+        #expect(
+            try await self.berlinQuietHoursEnd(savedAtMs: 1_806_184_800_000, nowMs: 1_806_184_800_000, end: "02:30")
+                == 1_806_195_600_000)
     }
 
     @Test("preferences saved years ago still know the time zone's offsets")

@@ -85,6 +85,47 @@ struct DevCommandTests {
         await after.shutdown()
     }
 
+    @Test(
+        "with http.opsPort the ops endpoints get their own listener and leave the API's; readiness covers pub/sub; an access_token in the query reaches no log line, even at trace level"
+    )
+    func opsListenerAndQuietLogs() async throws {
+        let stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-test-\(UUID())")
+        var environment = NotifyBinary.cleanEnvironment
+        environment["NOTIFY_HTTP_PORT"] = "0"
+        environment["NOTIFY_HTTP_OPS_PORT"] = "0"
+        environment["NOTIFY_LOG_LEVEL"] = "trace"
+        environment["NOTIFY_DEV_STATE_DIR"] = stateDirectory.path
+        environment["NOTIFY_SHARD_COUNT"] = "8"
+        let exited = AsyncStream.makeStream(of: Int32.self)
+        let (process, output) = try NotifyBinary.launch(["dev"], environment: environment, withErrors: true) {
+            exited.continuation.yield($0.terminationStatus)
+        }
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let collected = LogCollector(output.fileHandleForReading)
+        let banner = try await collected.wait(for: "Press Ctrl-C")
+        let api = try #require(Self.capture(#"api: +http://127\.0\.0\.1:(\d+)/"#, in: banner).flatMap { Int($0) })
+        let ops = try #require(Self.capture(#"ops: +http://127\.0\.0\.1:(\d+)/"#, in: banner).flatMap { Int($0) })
+        #expect(api != ops)
+        try await TestClient.withClient(host: "127.0.0.1", port: ops) { client in
+            let ready = try await client.get("/readyz")
+            #expect(ready.status == .ok)
+            #expect(String(buffer: ready.body ?? ByteBuffer()).contains(#""redisPubSub":"ok""#))
+            #expect(try await client.get("/metrics").status == .ok)
+        }
+        let secret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtc3ViamVjdCJ9.c2VjcmV0LXNpZ25hdHVyZS1ub3QtbG9nZ2Vk"
+        try await TestClient.withClient(host: "127.0.0.1", port: api) { client in
+            #expect(try await client.get("/metrics").status == .notFound)
+            let stream = try await client.get("/v1/stream?access_token=\(secret)")
+            #expect(stream.status == .unauthorized)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        var iterator = exited.stream.makeAsyncIterator()
+        #expect(await iterator.next() == 0)
+        let log = try await collected.untilEnd()
+        #expect(log.contains("http.path=/v1/stream"), "debug logging shows each request's path")
+        #expect(!log.contains("c2VjcmV0LXNpZ25hdHVyZS1ub3QtbG9nZ2Vk") && !log.contains("access_token="))
+    }
+
     @Test("notify api refuses to start open: without API keys it exits with a clear error")
     func apiNeedsKeys() async throws {
         try await withRedisServer { server in
@@ -200,5 +241,55 @@ struct DevCommandTests {
 
     struct BannerMissing: Error {
         let output: String
+    }
+}
+
+/// Everything a child process writes, gathered as it arrives.
+actor LogCollector {
+    private var collected = ""
+    private var waiters: [(marker: String, continuation: CheckedContinuation<String, any Error>)] = []
+    private var ended = false
+
+    init(_ handle: FileHandle) {
+        // One ordered stream of chunks, appended by one task: the end (an empty chunk) comes after the data.
+        let chunks = AsyncStream.makeStream(of: Data.self)
+        handle.readabilityHandler = { file in
+            let data = file.availableData
+            chunks.continuation.yield(data)
+            if data.isEmpty {
+                chunks.continuation.finish()
+                file.readabilityHandler = nil
+            }
+        }
+        Task {
+            for await chunk in chunks.stream { await self.append(chunk) }
+        }
+    }
+
+    private func append(_ data: Data) {
+        if data.isEmpty { self.ended = true } else { self.collected += String(decoding: data, as: UTF8.self) }
+        self.waiters.removeAll { waiter in
+            if waiter.marker.isEmpty ? self.ended : self.collected.contains(waiter.marker) {
+                waiter.continuation.resume(returning: self.collected)
+                return true
+            }
+            if self.ended {
+                waiter.continuation.resume(throwing: DevCommandTests.BannerMissing(output: self.collected))
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Returns the output so far once it contains `marker` (not empty).
+    func wait(for marker: String) async throws -> String {
+        if self.collected.contains(marker) { return self.collected }
+        return try await withCheckedThrowingContinuation { self.waiters.append((marker, $0)) }
+    }
+
+    /// Returns everything once the process closed its output.
+    func untilEnd() async throws -> String {
+        if self.ended { return self.collected }
+        return try await withCheckedThrowingContinuation { self.waiters.append(("", $0)) }
     }
 }

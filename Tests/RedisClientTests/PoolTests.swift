@@ -39,9 +39,7 @@ struct PoolTests {
             async let blocked = client.send("BLPOP", "list", "5")
             // Wait until Redis shows the BLPOP blocking: the pool's only slot is now taken.
             let observer = makeClient(for: server)
-            while try await observer.send("INFO", "clients").string?.contains("blocked_clients:1") != true {
-                await Task.yield()
-            }
+            try await waitUntilBlocked(observer)
             let started = ContinuousClock.now
             let error = await #expect(throws: RedisClientError.self) { try await client.send("PING") }
             #expect(error?.code == .poolExhausted)
@@ -104,9 +102,7 @@ struct PoolTests {
             try await client.send("SET", "before", "1")
             let blocked = Task { try await client.send("BLPOP", "q", "10") }
             let observer = makeClient(for: server)
-            while try await observer.send("INFO", "clients").string?.contains("blocked_clients:1") != true {
-                await Task.yield()
-            }
+            try await waitUntilBlocked(observer)
             await observer.shutdown()
             try await server.restart()
             let error = await #expect(throws: RedisClientError.self) { try await blocked.value }
@@ -204,3 +200,14 @@ struct PoolHealthTests {
         }
     }
 }
+
+/// Waits (polling Redis, up to 10 s) until a client is blocked in a BLPOP.
+func waitUntilBlocked(_ observer: RedisClient) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while try await observer.send("INFO", "clients").string?.contains("blocked_clients:1") != true {
+        guard ContinuousClock.now < deadline else { throw BlockedTimeout() }
+        await Task.yield()
+    }
+}
+
+struct BlockedTimeout: Error {}

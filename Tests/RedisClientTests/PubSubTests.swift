@@ -8,10 +8,16 @@ import Testing
 func withSubscriber<T: Sendable>(
     _ server: LocalRedisServer,
     bufferLimit: Int = 10_000,
+    user: (name: String, password: String)? = nil,
     _ body: @Sendable (RedisSubscriber) async throws -> T
 ) async throws -> T {
+    var url = server.url
+    if let user {
+        url.user = user.name
+        url.password = user.password
+    }
     var configuration = RedisClientConfiguration(
-        url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100)
+        url: url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100)
     configuration.subscriptionBufferLimit = bufferLimit
     let subscriber = RedisSubscriber(configuration: configuration, logger: testLogger("subscriber"))
     return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -187,6 +193,69 @@ struct PubSubTests {
         }
     }
 
+    @Test(
+        "a channel Redis refuses fails alone, at subscribe and at resubscribe; the others are resubscribed once, with no second connection delivering duplicates"
+    )
+    func refusedChannel() async throws {
+        try await withRedisClient { client, server in
+            _ = try await client.send(
+                "ACL", "SETUSER", "limited", "on", ">limited-password", "~*", "resetchannels", "&allowed:*", "+@all"
+            ).throwingIfError()
+            try await withSubscriber(server, user: ("limited", "limited-password")) { subscriber in
+                let kept = try await subscriber.subscribe(to: ["allowed:kept"])
+                let revoked = try await subscriber.subscribe(to: ["allowed:revoked"])
+                await #expect(throws: RedisClientError.self) { try await subscriber.subscribe(to: ["denied"]) }
+                #expect(subscriber.subscribedCount == 2)
+
+                // Narrowing the user's channels makes Redis drop the pub/sub connection; on reconnect the revoked
+                // channel is refused: its subscription ends, the kept one comes back.
+                _ = try await client.send(
+                    "ACL", "SETUSER", "limited", "resetchannels", "&allowed:kept"
+                ).throwingIfError()
+                _ = try await client.send("CLIENT", "KILL", "TYPE", "pubsub").throwingIfError()
+                for await _ in revoked {}
+                try await publishUntilReceived(client, channel: "allowed:kept", on: kept)
+                #expect(subscriber.subscribedCount == 1)
+                // Exactly one connection delivers: each message arrives once, in order.
+                var iterator = kept.makeAsyncIterator()
+                for index in 0..<3 {
+                    #expect(try await client.send("PUBLISH", "allowed:kept", .string("m\(index)")).int == 1)
+                }
+                var received: [String] = []
+                while received.count < 3, let message = await iterator.next() {
+                    let text = String(buffer: message.payload)
+                    if text != "ping" { received.append(text) }
+                }
+                #expect(received == ["m0", "m1", "m2"])
+                #expect(try await client.send("PUBSUB", "NUMSUB", "allowed:kept").array?.last == .integer(1))
+            }
+        }
+    }
+
+    @Test("a second subscriber to a channel whose SUBSCRIBE is not confirmed yet waits for the confirmation")
+    func secondSubscriberWaits() async throws {
+        try await withRedisClient { client, server in
+            try await withSubscriber(server) { subscriber in
+                // Kept: a subscription that is dropped ends (and leaves its channel).
+                let warmUp = try await subscriber.subscribe(to: ["warm-up"])
+                // Redis holds every command for 600 ms: the first SUBSCRIBE of "slow" stays unconfirmed.
+                let paused = ContinuousClock.now
+                _ = try await client.send("CLIENT", "PAUSE", "600", "ALL").throwingIfError()
+                let first = Task { try await subscriber.subscribe(to: ["slow"]) }
+                try await QueuePoll.until { subscriber.subscribedCount == 2 }
+                let second = try await subscriber.subscribe(to: ["slow"])
+                #expect(ContinuousClock.now - paused >= .milliseconds(400), "returned before Redis confirmed")
+                let firstSubscription = try await first.value
+                #expect(try await client.send("PUBLISH", "slow", "x").int == 1)
+                for subscription in [firstSubscription, second] {
+                    var iterator = subscription.makeAsyncIterator()
+                    #expect(await iterator.next()?.payload == ByteBuffer(string: "x"))
+                }
+                warmUp.unsubscribe()
+            }
+        }
+    }
+
     @Test("subscribe waits for the first connection of a subscriber that has just started")
     func subscribeBeforeConnected() async throws {
         try await withRedisClient { client, server in
@@ -214,4 +283,17 @@ func publishUntilReceived(_ client: RedisClient, channel: String, on subscriptio
     }
     let message = await received.value
     #expect(message?.channel == channel)
+}
+
+/// Polls a condition that has no event to await, briefly, up to 10 s.
+enum QueuePoll {
+    static func until(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw PollTimedOut() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    struct PollTimedOut: Error {}
 }

@@ -1,4 +1,5 @@
--- Moves dead letters back to due now, with fresh attempts. KEYS[8...]: the pending set of each job's user.
+-- Moves dead letters back to due now, with fresh attempts. KEYS[8...]: per job, its user's pending set and its
+-- notification's record, kept alive for another guard period (the job may be sent again from now on).
 -- ARGV: now, guard ms (how long a pending set outlives its jobs' due times), then the job ids.
 local now, guard = now_ms(ARGV[1]), tonumber(ARGV[2])
 local replayed = 0
@@ -7,8 +8,8 @@ for i = 3, #ARGV do
     if redis.call('ZREM', K_DEAD, id) == 1 then
         redis.call('HDEL', K_JOB, id .. '|a', id .. '|e')
         redis.call('ZADD', K_DUE, now, id)
-        local pending = KEYS[5 + i]
-        if redis.call('EXISTS', pending) == 1 then keep_alive(pending, guard) end
+        keep_alive(KEYS[2 * i + 2], guard)
+        keep_alive(KEYS[2 * i + 3], guard)
         replayed = replayed + 1
     end
 end

@@ -6,7 +6,8 @@
 -- expiry, which GT treats as infinite.)
 local function keep_alive(key, ms)
     local ttl = redis.call('PTTL', key)
-    if ttl < ms then redis.call('PEXPIRE', key, ms) end
+    -- -2: no such key (nothing to keep; PEXPIRE would be a no-op anyway).
+    if ttl ~= -2 and ttl < ms then redis.call('PEXPIRE', key, ms) end
 end
 
 -- Schedules one job unless its id exists or finished recently (a tombstone): returns 'new', 'duplicate', or
@@ -17,7 +18,14 @@ end
 local function schedule_job(id, payload, due, now, pending, score, guard, maxPending)
     if pending and redis.call('ZCARD', pending) >= maxPending then
         if redis.call('HEXISTS', K_JOB, id) == 1 then return 'duplicate' end
-        return 'limited'
+        -- Entries of jobs that ended without the set being told (sets written before jobs cleaned up after
+        -- themselves, recipients a retract could not declare) do not count: drop a bounded slice of the oldest.
+        local oldest = redis.call('ZRANGE', pending, 0, 99)
+        for _, old in ipairs(oldest) do
+            local stored = redis.call('HGET', K_JOB, old)
+            if not stored or stored == '' then redis.call('ZREM', pending, old) end
+        end
+        if redis.call('ZCARD', pending) >= maxPending then return 'limited' end
     end
     -- One call tells "new" from "live or finished": both keep the payload field.
     if redis.call('HSETNX', K_JOB, id, payload) == 0 then return 'duplicate' end

@@ -1,4 +1,5 @@
 import DelayQueue
+import Foundation
 import Hummingbird
 
 /// Who made a request, as established by the route group's authentication middleware.
@@ -15,10 +16,13 @@ public enum Identity: Sendable, Hashable {
 public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
+    /// When the user's token expires: a stream opened with it ends then (the app reconnects with a fresh one).
+    public var tokenExpiresAt: Date?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.tokenExpiresAt = nil
     }
 
     /// The authenticated user; only reachable behind ``UserTokenMiddleware``.
@@ -34,7 +38,7 @@ public struct APIRequestContext: RequestContext {
         case .user(let id):
             return id
         case .backend:
-            let user = try self.parameters.require("user")
+            let user = try self.pathParameter("user")
             guard JobID.isValidUserID(user) else {
                 throw Problem.invalidRequest(
                     "user ids are 1-128 characters of A-Z a-z 0-9 . _ @ : + -", fields: ["user"])
@@ -49,5 +53,15 @@ public struct APIRequestContext: RequestContext {
     func backendKeyName() throws -> String {
         guard case .backend(let name) = self.identity else { throw Problem.unauthorized("an API key is required") }
         return name
+    }
+
+    /// A path parameter, percent-decoded (`alice%40example` is `alice@example`): the router hands them over
+    /// as they were sent.
+    func pathParameter(_ name: String) throws -> String {
+        let raw = try self.parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw Problem.invalidRequest("\(name) is not valid percent-encoding", fields: [name])
+        }
+        return decoded
     }
 }

@@ -23,6 +23,11 @@ enum JSONBody {
                 type: Problem.typeBase + "unsupported-media-type", title: "Unsupported media type",
                 status: .unsupportedMediaType, detail: "send the body as application/json")
         }
+        // JSON text is UTF-8 (RFC 8259 §8.1). Checked first: the decoder would report a bad byte inside a free-form
+        // value (a payload string) as a type mismatch of that value, which misleads.
+        guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {
+            throw Problem.invalidRequest("the body is not valid UTF-8")
+        }
         do {
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = dates

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NotifyCore
 
@@ -17,14 +18,15 @@ struct UserTokenMiddleware: RouterMiddleware {
         } else {
             token = try BearerToken.from(request)
         }
-        let user: String
+        let verified: (user: String, expiresAt: Date)
         do {
-            user = try await self.verifier.verify(token)
+            verified = try await self.verifier.verifyWithExpiry(token)
         } catch {
             throw Problem.unauthorized(error.reason)
         }
         var context = context
-        context.identity = .user(id: user)
+        context.identity = .user(id: verified.user)
+        context.tokenExpiresAt = verified.expiresAt
         return try await next(request, context)
     }
 }

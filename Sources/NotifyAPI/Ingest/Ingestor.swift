@@ -118,7 +118,9 @@ public struct Ingestor: Sendable {
         var reads: [RedisCommand] = []
         for shard in shards {
             let record = RedisArgument.string(self.keys.notificationRecord(notificationID, shard: shard))
-            reads += [RedisCommand("HGET", record, "$"), RedisCommand("HKEYS", record), RedisCommand("PTTL", record)]
+            reads += [
+                RedisCommand("HMGET", record, "$", "#"), RedisCommand("HKEYS", record), RedisCommand("PTTL", record),
+            ]
         }
         let replies = try await self.client.send(batch: reads)
         var recipients: [Int: [String]] = [:]
@@ -126,7 +128,10 @@ public struct Ingestor: Sendable {
         for (index, shard) in shards.enumerated() {
             let fields = try replies[index * 3 + 1].throwingIfError().array?.compactMap(\.string) ?? []
             guard !fields.isEmpty else { continue }
-            if let sender, try replies[index * 3].throwingIfError().string != sender {
+            // Only a record an ingest wrote (`#`) says who sent the notification; marks a retract left behind say
+            // nothing, and records older than the sender field (none) are taken as unowned.
+            let marks = try replies[index * 3].throwingIfError().array ?? []
+            if let sender, marks.count == 2, marks[1].string != nil, let owner = marks[0].string, owner != sender {
                 throw Problem.forbidden(
                     "notification \(notificationID) was sent with another API key; only that key or an admin key may "
                         + "retract it")
@@ -135,7 +140,7 @@ public struct Ingestor: Sendable {
             recipients[shard] = fields.filter { !["#", "!", "$"].contains($0) && JobID.isValidUserID($0) }
         }
         guard !recipients.isEmpty else { return nil }
-        let owner = sender ?? "admin"
+        let owner = sender ?? ""
         // 2. Every shard, known or not: mark the record retracted and cancel the jobs of its recipients.
         let calls = shards.map { shard in
             let users = recipients[shard] ?? []

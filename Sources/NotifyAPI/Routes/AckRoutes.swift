@@ -17,8 +17,9 @@ struct AckRoutes {
         init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.ids = try container.decodeIfPresent([String].self, forKey: .ids)
-            self.upTo = try container.decodeIfPresent(String.self, forKey: .upTo)
+            // Present means a value: `null` is refused like any other wrong type (it would read as "absent").
+            self.ids = try container.contains(.ids) ? container.decode([String].self, forKey: .ids) : nil
+            self.upTo = try container.contains(.upTo) ? container.decode(String.self, forKey: .upTo) : nil
         }
     }
 
@@ -46,22 +47,29 @@ struct AckRoutes {
         group.post { request, context -> Response in
             let user = try context.userID()
             let body = try await JSONBody.decode(AckRequest.self, from: request, limit: self.maxBodyBytes)
-            let summary: CancelSummary
-            switch (body.ids, body.upTo) {
-            case (let ids?, nil):
+            guard body.ids != nil || body.upTo != nil else {
+                throw Problem.invalidRequest("send ids, up_to, or both", fields: ["ids", "up_to"])
+            }
+            var events: [StreamID] = []
+            if let ids = body.ids {
                 guard (1...self.maxIDs).contains(ids.count) else {
                     throw Problem.invalidRequest("ids must have 1 to \(self.maxIDs) event ids", fields: ["ids"])
                 }
-                var events: [StreamID] = []
                 for (index, text) in ids.enumerated() {
                     events.append(try InboxRoutes.eventID(text, name: "ids[\(index)]")!)
                 }
-                summary = try await self.queue.cancelPending(userID: user, eventIDs: events)
-            case (nil, let upTo?):
-                summary = try await self.queue.cancelUpTo(
-                    userID: user, eventID: try InboxRoutes.eventID(upTo, name: "up_to")!)
-            default:
-                throw Problem.invalidRequest("send either ids or up_to", fields: ["ids", "up_to"])
+            }
+            let upTo = try body.upTo.map { try InboxRoutes.eventID($0, name: "up_to")! }
+            var summary = CancelSummary()
+            if let upTo {
+                summary = try await self.queue.cancelUpTo(userID: user, eventID: upTo)
+            }
+            if !events.isEmpty {
+                let more = try await self.queue.cancelPending(userID: user, eventIDs: events)
+                summary.cancelled += more.cancelled
+                summary.markedClaimed += more.markedClaimed
+                summary.alreadyDone += more.alreadyDone
+                summary.unknown += more.unknown
             }
             Self.cancelled.increment(by: summary.cancelled)
             return try JSONBody.response(

@@ -29,7 +29,7 @@ struct AdminRoutes {
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.delete("notifications/:id") { _, context -> Response in
-            try await self.notifications.retract(try context.parameters.require("id"), sender: nil)
+            try await self.notifications.retract(try context.pathParameter("id"), sender: nil)
         }
         group.get("queues") { _, _ -> Response in
             let (total, shards) = try await self.queue.stats()

@@ -37,7 +37,7 @@ struct DeviceRoutes {
     }
 
     private static func deviceID(_ context: APIRequestContext) throws -> String {
-        let id = try context.parameters.require("id")
+        let id = try context.pathParameter("id")
         guard DeviceStore.isValidID(id) else {
             throw Problem.invalidRequest("device ids are 1-128 characters of A-Z a-z 0-9 . _ -", fields: ["id"])
         }

@@ -21,7 +21,7 @@ struct NotificationRoutes {
             return try JSONBody.response(result, status: .accepted)
         }
         group.delete(":id") { _, context -> Response in
-            try await self.retract(try context.parameters.require("id"), sender: try context.backendKeyName())
+            try await self.retract(try context.pathParameter("id"), sender: try context.backendKeyName())
         }
     }
 

@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NotifyCore
@@ -9,7 +10,9 @@ import ServiceLifecycle
 /// Events: `id: <event id>`, `event: notification`, `data: <event JSON>`. A comment every heartbeat keeps proxies
 /// from closing an idle stream. A client too slow to keep up gets `event: overflow` and the stream ends; it
 /// reconnects with its last id and misses nothing. On shutdown the stream ends cleanly, and the client's
-/// automatic reconnect (with `Last-Event-ID`) reaches another instance.
+/// automatic reconnect (with `Last-Event-ID`) reaches another instance. When the user's token expires the stream
+/// ends with `event: token-expired` (reconnect with a fresh token). A resume from an id whose successors were
+/// already trimmed from the inbox starts with `event: lost` naming the oldest id still kept.
 struct StreamRoutes {
     let feed: InboxFeed
     let heartbeatMs: Int
@@ -24,11 +27,13 @@ struct StreamRoutes {
                 .contentType: "text/event-stream", .cacheControl: "no-cache",
                 HTTPField.Name("X-Accel-Buffering")!: "no",
             ]
-            return Response(status: .ok, headers: headers, body: self.body(user: user, resume: resume))
+            return Response(
+                status: .ok, headers: headers,
+                body: self.body(user: user, resume: resume, tokenExpiresAt: context.tokenExpiresAt))
         }
     }
 
-    private func body(user: String, resume: StreamID?) -> ResponseBody {
+    private func body(user: String, resume: StreamID?, tokenExpiresAt: Date?) -> ResponseBody {
         let feed = self.feed
         let heartbeat = Duration.milliseconds(self.heartbeatMs)
         return ResponseBody { writer in
@@ -41,7 +46,11 @@ struct StreamRoutes {
                     // `: ready` tells the client (and tests) that every event from now on will arrive.
                     let end = try await feed.run(
                         userID: user, resumeAfter: resume,
-                        onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) }
+                        onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
+                        onLost: { oldest in
+                            let id = oldest.map { #""\#($0)""# } ?? "null"
+                            await chunks.send(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
+                        }
                     ) { event in
                         await chunks.send(
                             ByteBuffer(string: "id: \(event.id)\nevent: notification\ndata: \(event.json)\n\n"))
@@ -54,6 +63,14 @@ struct StreamRoutes {
                     while true {
                         try await Task.sleep(for: heartbeat)
                         await chunks.send(ByteBuffer(string: ": heartbeat\n\n"))
+                    }
+                }
+                if let tokenExpiresAt {
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(max(0, tokenExpiresAt.timeIntervalSinceNow)))
+                        await chunks.send(
+                            ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
+                        chunks.finish()
                     }
                 }
                 try await withGracefulShutdownHandler {

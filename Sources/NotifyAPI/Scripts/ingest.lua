@@ -70,17 +70,16 @@ local function quiet_until(quiet, offsets, due)
     -- the end differs from the one at `due`, so convert the end with its own offset.
     local localEnd = (localMinute + (qe - minute) % 1440) * 60000
     local endUtc = localEnd - offset * 60000
-    local endOffset = offset_at(offsets, endUtc)
+    local endOffset, jump = offset_at(offsets, endUtc)
     if endOffset ~= offset then
         endUtc = localEnd - endOffset * 60000
-        local check, since = offset_at(offsets, endUtc)
-        -- The end's wall-clock time does not exist (clocks jumped over it): quiet hours end at the jump.
-        if check ~= endOffset then endUtc = since end
+        -- The end's wall-clock time does not exist (the clocks jumped over it): quiet hours end at the jump.
+        if offset_at(offsets, endUtc) ~= endOffset then endUtc = jump end
     end
     return endUtc
 end
 
-local out, scheduled, earliest, latest = {}, 0, nil, nil
+local out, scheduled, limited, earliest, latest = {}, 0, 0, nil, nil
 local n = 0
 for i = 20, #ARGV do
     local user = ARGV[i]
@@ -122,6 +121,11 @@ for i = 20, #ARGV do
                     if latest == nil or due > latest then latest = due end
                 elseif result == 'limited' then
                     outcome = 'limited'
+                    limited = limited + 1
+                else
+                    -- The job exists already although this recipient had no entry in the record (the record
+                    -- expired): nothing new was scheduled.
+                    outcome = 'duplicate'
                 end
             end
         end
@@ -132,5 +136,6 @@ end
 -- The record lets a retract find the jobs: it must outlive the latest of them, retries and dead letters included.
 keep_alive(record, math.max(tonumber(ARGV[7]), latest and (latest - now + guard) or 0))
 if scheduled > 0 then count('scheduled', scheduled) end
+if limited > 0 then count('limited', limited) end
 wake_if_leading(earliest, now, horizon, ARGV[3], ARGV[4])
 return out

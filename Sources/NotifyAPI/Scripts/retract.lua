@@ -3,12 +3,13 @@
 -- push jobs of its recipients here. Prepended with the delay queue's prelude and helpers.
 -- KEYS: 1..7 the shard's queue keys, 8 the notification's record in this shard, then the pending sets of the
 --       recipients the caller read from the record (ARGV 6...), in the same order.
--- ARGV: 1 now, 2 done retention ms, 3 notification id, 4 record TTL ms (at least), 5 sender, then user ids.
+-- ARGV: 1 now, 2 done retention ms, 3 notification id, 4 record TTL ms (at least), 5 sender ('' for an admin: no
+--       owner is recorded then), then user ids.
 -- Returns {recipients, cancelled, marked, done, unknown}.
 local record, notification = KEYS[8], ARGV[3]
 local now, retention = now_ms(ARGV[1]), tonumber(ARGV[2])
 redis.call('HSET', record, '!', '1')
-redis.call('HSETNX', record, '$', ARGV[5])
+if ARGV[5] ~= '' then redis.call('HSETNX', record, '$', ARGV[5]) end
 keep_alive(record, tonumber(ARGV[4]))
 local pendingOf = {}
 for i = 6, #ARGV do pendingOf[ARGV[i]] = KEYS[3 + i] end

@@ -1,9 +1,11 @@
 import Configuration
+import Foundation
 
 /// How app users' JWTs are checked: against an OIDC issuer's JWKS (e.g. a Keycloak realm's certs), or, for
 /// development, a shared HS256 secret.
 public struct UserTokenConfiguration: Sendable {
-    /// URL of the issuer's JSON Web Key Set, fetched at start and again when a token names an unknown `kid`.
+    /// URL of the issuer's JSON Web Key Set, fetched at start, again when its cache lifetime ends, and when a token
+    /// names an unknown `kid`.
     public var jwksURL: String?
     /// Required `iss` (e.g. `https://sso.example.com/realms/chat`); unchecked only when not set and no JWKS is used.
     public var issuer: String?
@@ -19,13 +21,18 @@ public struct UserTokenConfiguration: Sendable {
     public var userClaim: String
     /// Shortest time between two JWKS fetches caused by unknown `kid`s, so forged tokens cannot hammer the issuer.
     public var jwksRefreshIntervalMs: Int
+    /// Bounds on how long a fetched key set is used before it is fetched again: the issuer's `Cache-Control:
+    /// max-age` (5 minutes when it gives none, the minimum with `no-cache`/`no-store`), clamped to these. A key
+    /// the issuer removed is refused at the latest this long after its removal.
+    public var jwksMinCacheMs: Int
+    public var jwksMaxCacheMs: Int
 
     public static let userClaims: Set<String> = ["sub", "preferred_username", "user_id"]
 
     public init(
         jwksURL: String? = nil, issuer: String? = nil, audience: String? = nil, hs256Secret: String? = nil,
         algorithms: Set<String> = ["RS256", "ES256"], leewaySeconds: Int = 30, userClaim: String = "sub",
-        jwksRefreshIntervalMs: Int = 10_000
+        jwksRefreshIntervalMs: Int = 10_000, jwksMinCacheMs: Int = 60_000, jwksMaxCacheMs: Int = 3_600_000
     ) {
         self.jwksURL = jwksURL
         self.issuer = issuer
@@ -35,6 +42,8 @@ public struct UserTokenConfiguration: Sendable {
         self.leewaySeconds = leewaySeconds
         self.userClaim = userClaim
         self.jwksRefreshIntervalMs = jwksRefreshIntervalMs
+        self.jwksMinCacheMs = jwksMinCacheMs
+        self.jwksMaxCacheMs = jwksMaxCacheMs
     }
 
     /// Reads the settings from `config` (scoped to `auth.jwt`).
@@ -48,7 +57,9 @@ public struct UserTokenConfiguration: Sendable {
             algorithms: Set(config.stringArray(forKey: "algorithms", default: Array(d.algorithms))),
             leewaySeconds: config.int(forKey: "leewaySeconds", default: d.leewaySeconds),
             userClaim: config.string(forKey: "userClaim", default: d.userClaim),
-            jwksRefreshIntervalMs: config.int(forKey: "jwksRefreshIntervalMs", default: d.jwksRefreshIntervalMs))
+            jwksRefreshIntervalMs: config.int(forKey: "jwksRefreshIntervalMs", default: d.jwksRefreshIntervalMs),
+            jwksMinCacheMs: config.int(forKey: "jwksMinCacheMs", default: d.jwksMinCacheMs),
+            jwksMaxCacheMs: config.int(forKey: "jwksMaxCacheMs", default: d.jwksMaxCacheMs))
         try self.validate()
     }
 
@@ -65,6 +76,9 @@ public struct UserTokenConfiguration: Sendable {
         guard Self.userClaims.contains(self.userClaim) else {
             throw NotifyConfigError("auth.jwt.userClaim must be one of \(Self.userClaims.sorted())")
         }
+        guard self.jwksMinCacheMs >= 0, self.jwksMaxCacheMs >= self.jwksMinCacheMs else {
+            throw NotifyConfigError("auth.jwt.jwksMinCacheMs must be between 0 and auth.jwt.jwksMaxCacheMs")
+        }
         guard (0...600).contains(self.leewaySeconds) else {
             throw NotifyConfigError("auth.jwt.leewaySeconds must be between 0 and 600")
         }
@@ -72,4 +86,24 @@ public struct UserTokenConfiguration: Sendable {
 
     /// Whether any way to check user tokens is configured.
     public var isConfigured: Bool { self.jwksURL != nil || self.hs256Secret != nil }
+}
+
+extension UserTokenConfiguration {
+    /// How long a key set fetched with this `Cache-Control` header is used: `max-age` (5 minutes without one, the
+    /// minimum with `no-cache` or `no-store`), clamped to ``jwksMinCacheMs``...``jwksMaxCacheMs``.
+    public func jwksCacheMs(cacheControl: String?) -> Int {
+        var lifetime = 300_000
+        for directive in (cacheControl ?? "").lowercased().split(separator: ",") {
+            let parts = directive.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            switch parts.first {
+            case "no-cache", "no-store": lifetime = 0
+            case "max-age" where parts.count == 2:
+                if let seconds = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))) {
+                    lifetime = seconds.multipliedReportingOverflow(by: 1000).overflow ? Int.max : seconds * 1000
+                }
+            default: break
+            }
+        }
+        return min(max(lifetime, self.jwksMinCacheMs), self.jwksMaxCacheMs)
+    }
 }

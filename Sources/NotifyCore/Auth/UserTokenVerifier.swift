@@ -9,8 +9,10 @@ import NIOHTTP1
 ///
 /// The header's `alg` is checked against the allowed list before any key is chosen, and HMAC tokens are checked
 /// only with the development secret, never with a JWKS key: so `alg: none` and the "HS256 signed with the RSA
-/// public key" confusion both fail. Keys come from the issuer's JWKS; an unknown `kid` (the issuer rotated its
-/// keys) fetches the set again, at most once per ``UserTokenConfiguration/jwksRefreshIntervalMs``.
+/// public key" confusion both fail. Keys come from the issuer's JWKS, fetched again when its cache lifetime ends
+/// (the issuer's `max-age`, within configured bounds: a key the issuer removed stops working then) and when a token
+/// names an unknown `kid` (the issuer rotated its keys), at most once per
+/// ``UserTokenConfiguration/jwksRefreshIntervalMs``. While the issuer is down, the last good set stays in use.
 public actor UserTokenVerifier {
     private let configuration: UserTokenConfiguration
     private let httpClient: HTTPClient
@@ -20,11 +22,18 @@ public actor UserTokenVerifier {
     private var jwksKeys = JWTKeyCollection()
     private var knownKeyIDs: Set<String> = []
     private var lastFetch: ContinuousClock.Instant?
+    private var keysExpireAt: ContinuousClock.Instant?
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init(configuration: UserTokenConfiguration, httpClient: HTTPClient = .shared, logger: Logger) {
+    /// - Parameter now: the clock that ages the key set (tests move it instead of waiting).
+    public init(
+        configuration: UserTokenConfiguration, httpClient: HTTPClient = .shared, logger: Logger,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.configuration = configuration
         self.httpClient = httpClient
         self.logger = logger
+        self.now = now
     }
 
     /// Fetches the JWKS now (at start), so the first request does not wait for it.
@@ -34,6 +43,12 @@ public actor UserTokenVerifier {
 
     /// The user id of a valid token.
     public func verify(_ token: String) async throws(UserTokenError) -> String {
+        try await self.verifyWithExpiry(token).user
+    }
+
+    /// The user id of a valid token and when the token expires (its `exp`), so long-lived connections can end when
+    /// their token does.
+    public func verifyWithExpiry(_ token: String) async throws(UserTokenError) -> (user: String, expiresAt: Date) {
         let header = try Self.header(of: token)
         guard let algorithm = header.alg, algorithm.lowercased() != "none",
             self.configuration.algorithms.contains(algorithm)
@@ -52,7 +67,7 @@ public actor UserTokenVerifier {
         } catch {
             throw UserTokenError("token signature or format is invalid")
         }
-        return try self.check(claims)
+        return (try self.check(claims), Date(timeIntervalSince1970: claims.exp ?? 0))
     }
 
     // MARK: Keys
@@ -69,20 +84,27 @@ public actor UserTokenVerifier {
     private func verifyJWKS(_ token: String, keyID: String?) async throws -> UserClaims {
         guard self.configuration.jwksURL != nil else { throw UserTokenError("no JWKS is configured") }
         guard let keyID else { throw UserTokenError("token has no kid") }
-        if !self.knownKeyIDs.contains(keyID) {
-            let interval = Duration.milliseconds(self.configuration.jwksRefreshIntervalMs)
-            if let last = self.lastFetch, ContinuousClock.now - last < interval {
-                throw UserTokenError("token kid is unknown")
+        let interval = Duration.milliseconds(self.configuration.jwksRefreshIntervalMs)
+        let now = self.now()
+        let mayFetch = self.lastFetch.map { now - $0 >= interval } ?? true
+        if let expiry = self.keysExpireAt, now >= expiry, mayFetch {
+            do {
+                try await self.fetchKeys()
+            } catch {
+                // The issuer is down: the last good set stays in use (fetchKeys logged it), tried again after
+                // the refresh interval.
             }
+        } else if !self.knownKeyIDs.contains(keyID) {
+            guard mayFetch else { throw UserTokenError("token kid is unknown") }
             try await self.fetchKeys()
-            guard self.knownKeyIDs.contains(keyID) else { throw UserTokenError("token kid is unknown") }
         }
+        guard self.knownKeyIDs.contains(keyID) else { throw UserTokenError("token kid is unknown") }
         return try await self.jwksKeys.verify(token, as: UserClaims.self)
     }
 
     private func fetchKeys() async throws {
         guard let url = self.configuration.jwksURL else { return }
-        self.lastFetch = .now
+        self.lastFetch = self.now()
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         do {
@@ -95,7 +117,10 @@ public actor UserTokenVerifier {
             let set = try JSONDecoder().decode(JWKS.self, from: Data(json.utf8))
             self.jwksKeys = keys
             self.knownKeyIDs = Set(set.keys.compactMap { $0.keyIdentifier?.string })
-            self.logger.info("JWKS loaded", metadata: ["jwt.keys": "\(self.knownKeyIDs.count)"])
+            let lifetime = self.configuration.jwksCacheMs(cacheControl: response.headers.first(name: "Cache-Control"))
+            self.keysExpireAt = self.lastFetch.map { $0.advanced(by: .milliseconds(lifetime)) }
+            self.logger.info(
+                "JWKS loaded", metadata: ["jwt.keys": "\(self.knownKeyIDs.count)", "jwt.cache_ms": "\(lifetime)"])
         } catch {
             self.logger.warning("JWKS fetch failed", metadata: ["jwt.jwks": "\(url)", "error": "\(error)"])
             throw UserTokenError("the token issuer's keys are unavailable")

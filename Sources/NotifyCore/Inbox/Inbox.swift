@@ -49,6 +49,34 @@ public struct Inbox: Sendable {
         try await self.page(of: userID, after: nil, before: nil, limit: 1, order: .newestFirst).first?.id
     }
 
+    /// Whether events after `after` were removed from `userID`'s inbox (trimmed by its length limit) before a
+    /// reader could see them; if so, the oldest id still kept (`nil` when none is). Trimming removes the oldest
+    /// entries, so events were lost when some were removed (`entries-added` > `length`) and `after` is older than
+    /// the first one kept. (The one case this reports wrongly: a reader that saw exactly up to the last entry
+    /// removed; it then re-reads history it had.) An inbox that expired as a whole cannot tell, and reports nothing.
+    public func lostEvents(of userID: String, after: StreamID) async throws -> (lost: Bool, oldestKept: StreamID?) {
+        let reply = try await self.client.send("XINFO", "STREAM", .string(self.keys.inbox(userID)))
+        if reply.errorMessage != nil { return (false, nil) }  // no such key
+        guard let fields = reply.array else {
+            throw RedisClientError(.protocolError, "XINFO STREAM returned \(reply.kindDescription)")
+        }
+        var length = 0
+        var added = 0
+        var oldest: StreamID?
+        var index = 0
+        while index + 1 < fields.count {
+            switch fields[index].string {
+            case "length": length = fields[index + 1].int ?? 0
+            case "entries-added": added = fields[index + 1].int ?? 0
+            case "first-entry": oldest = fields[index + 1].array?.first?.string.flatMap(StreamID.init)
+            default: break
+            }
+            index += 2
+        }
+        guard added > length, let oldest, after < oldest else { return (false, oldest) }
+        return (true, oldest)
+    }
+
     static func parse(_ reply: RedisValue) throws -> [InboxEvent] {
         guard let entries = reply.array else {
             throw RedisClientError(.protocolError, "XRANGE returned \(reply.kindDescription)")

@@ -35,14 +35,23 @@ public struct InboxFeed: Sendable {
     /// `onReady` runs once, when the feed is subscribed and caught up: every event ingested from then on will be
     /// delivered. `deliver` may suspend (a slow socket): meanwhile live events wait in the listener's bounded
     /// buffer.
+    ///
+    /// `onLost` runs before the replay when events after `resumeAfter` were already trimmed from the inbox, with
+    /// the oldest id still kept: the reader learns that it missed some instead of skipping them silently.
     public func run(
         userID: String, resumeAfter: StreamID?, onReady: () async throws -> Void = {},
+        onLost: (StreamID?) async throws -> Void = { _ in },
         deliver: (InboxEvent) async throws -> Void
     ) async throws -> End {
         // A fresh start resumes after the newest event now, read before subscribing: an event ingested between
         // the read and the subscription is then replayed, not lost.
         var last = resumeAfter
-        if last == nil { last = try await self.inbox.lastEventID(of: userID) }
+        if let resumeAfter {
+            let check = try await self.inbox.lostEvents(of: userID, after: resumeAfter)
+            if check.lost { try await onLost(check.oldestKept) }
+        } else {
+            last = try await self.inbox.lastEventID(of: userID)
+        }
         var ready = false
         while true {
             try Task.checkCancellation()

@@ -10,4 +10,9 @@ extension ReadinessReport {
             return ("redis", "\(error)")
         }
     }
+
+    /// The pub/sub connection: without it no live event reaches a stream.
+    public static func subscriber(_ subscriber: RedisSubscriber) -> (name: String, problem: String?) {
+        ("redisPubSub", subscriber.isConnected ? nil : "the pub/sub connection is down (reconnecting)")
+    }
 }

@@ -28,8 +28,12 @@ public final class RedisSubscriber: Service, Sendable {
         var connection: RedisConnection?
         var entries: [Int: Entry] = [:]
         var routes: [Key: Set<Int>] = [:]
+        /// Each channel's SUBSCRIBE on the current connection: a later subscriber to the same channel waits for
+        /// the same confirmation instead of returning before Redis confirmed it.
+        var confirmations: [Key: EventLoopFuture<Void>] = [:]
         var nextID = 0
-        var readyWaiters: [EventLoopPromise<Void>] = []
+        /// Subscribers waiting for a connection, by subscription id (removed when that subscription ends).
+        var readyWaiters: [Int: EventLoopPromise<Void>] = [:]
         var isShutdown = false
     }
 
@@ -73,16 +77,24 @@ public final class RedisSubscriber: Service, Sendable {
             let id = state.nextID
             state.nextID += 1
             state.entries[id] = Entry(keys: keys, continuation: continuation, gapSignal: endOnGap ? signal : nil)
-            var added: [Key] = []
             for key in keys {
-                if state.routes[key, default: []].isEmpty { added.append(key) }
                 state.routes[key, default: []].insert(id)
             }
             if let connection = state.connection, connection.isActive {
-                return .success((id, Self.subscribe(added, on: connection)))
+                var waits: [EventLoopFuture<Void>] = []
+                for key in keys {
+                    if let confirmation = state.confirmations[key] {
+                        waits.append(confirmation)
+                    } else {
+                        let confirmation = Self.subscribe(key, on: connection)
+                        state.confirmations[key] = confirmation
+                        waits.append(confirmation)
+                    }
+                }
+                return .success((id, EventLoopFuture.andAllSucceed(waits, on: connection.channel.eventLoop)))
             }
             let promise = self.eventLoopGroup.any().makePromise(of: Void.self)
-            state.readyWaiters.append(promise)
+            state.readyWaiters[id] = promise
             return .success((id, promise.futureResult))
         }
         let (id, confirmed) = try outcome.get()
@@ -101,25 +113,35 @@ public final class RedisSubscriber: Service, Sendable {
         self.state.withLock { $0.routes.count }
     }
 
+    /// Whether the pub/sub connection is up (readiness: live delivery needs it).
+    public var isConnected: Bool {
+        self.state.withLock { $0.connection?.isActive == true }
+    }
+
     private func remove(_ id: Int) {
-        self.state.withLock { state in
-            guard let entry = state.entries.removeValue(forKey: id) else { return }
+        let waiter = self.state.withLock { state -> EventLoopPromise<Void>? in
+            let waiter = state.readyWaiters.removeValue(forKey: id)
+            guard let entry = state.entries.removeValue(forKey: id) else { return waiter }
             var removed: [Key] = []
             for key in entry.keys {
                 state.routes[key]?.remove(id)
                 if state.routes[key]?.isEmpty == true {
                     state.routes.removeValue(forKey: key)
+                    state.confirmations.removeValue(forKey: key)
                     removed.append(key)
                 }
             }
             if let connection = state.connection, connection.isActive {
                 // Fire and forget: the confirmations are matched by the handler; a failure closes the connection,
                 // and the resubscription after reconnect leaves these channels out.
-                for command in Self.commands(removed, subscribe: false) {
+                for command in Self.unsubscribeCommands(removed) {
                     _ = connection.sendFuture(command.command, replies: command.replies)
                 }
             }
+            return waiter
         }
+        // A subscriber that gave up (timeout) leaves no promise behind for the next connection to complete.
+        waiter?.fail(RedisClientError(.connectionFailed, "the subscription ended before Redis confirmed it"))
     }
 
     // MARK: Connection loop
@@ -138,7 +160,13 @@ public final class RedisSubscriber: Service, Sendable {
                     ).get()
                     failures = 0
                     self.reconnects.increment()
-                    try await self.resubscribe(on: connection)
+                    do {
+                        try await self.resubscribe(on: connection)
+                    } catch {
+                        // Close it: left open, it would go on delivering next to the next connection's copies.
+                        connection.channel.close(promise: nil)
+                        throw error
+                    }
                     await self.watch(connection)
                     self.endGapIntolerant(.disconnected)
                 } catch {
@@ -159,8 +187,8 @@ public final class RedisSubscriber: Service, Sendable {
     public func shutdown() {
         let (connection, entries, waiters) = self.state.withLock { state in
             state.isShutdown = true
-            let taken = (state.connection, Array(state.entries.values), state.readyWaiters)
-            state.readyWaiters = []
+            let taken = (state.connection, Array(state.entries.values), Array(state.readyWaiters.values))
+            state.readyWaiters = [:]
             return taken
         }
         connection?.channel.close(promise: nil)
@@ -184,20 +212,52 @@ public final class RedisSubscriber: Service, Sendable {
         }
     }
 
+    /// Subscribes every wanted channel on a new connection, one command per channel so that a channel Redis
+    /// refuses (an ACL, a moved slot) fails alone: its subscriptions end (they would fail the same way on every
+    /// reconnect) and the others go on. Throws only when the connection itself fails.
     private func resubscribe(on connection: RedisConnection) async throws {
-        let (confirmed, waiters) = self.state.withLock { state in
+        let (keys, confirmations) = self.state.withLock { state in
             state.connection = connection
-            let waiters = state.readyWaiters
-            state.readyWaiters = []
-            return (Self.subscribe(Array(state.routes.keys), on: connection), waiters)
+            state.confirmations = [:]
+            let keys = Array(state.routes.keys)
+            let confirmations = keys.map { Self.subscribe($0, on: connection) }
+            for (key, confirmation) in zip(keys, confirmations) { state.confirmations[key] = confirmation }
+            return (keys, confirmations)
         }
-        do {
-            try await confirmed.get()
-        } catch {
-            waiters.forEach { $0.fail(error) }
-            throw error
+        var refused: [Key: any Error] = [:]
+        for (key, confirmation) in zip(keys, confirmations) {
+            do {
+                try await confirmation.get()
+            } catch let error as RedisClientError where error.code == .errorReply {
+                refused[key] = error
+            }
         }
-        waiters.forEach { $0.succeed() }
+        let (waiters, ended) = self.state.withLock { state -> ([(EventLoopPromise<Void>, (any Error)?)], [Entry]) in
+            var ended: [Entry] = []
+            for key in refused.keys {
+                for id in state.routes.removeValue(forKey: key) ?? [] {
+                    if let entry = state.entries[id] { ended.append(entry) }
+                }
+                state.confirmations.removeValue(forKey: key)
+            }
+            let waiters = state.readyWaiters.map { id, promise in
+                (promise, state.entries[id]?.keys.lazy.compactMap { refused[$0] }.first)
+            }
+            state.readyWaiters = [:]
+            return (waiters, ended)
+        }
+        for (key, error) in refused {
+            self.logger.warning(
+                "redis refused a subscription; its subscribers end",
+                metadata: ["redis.channel": "\(key.name)", "error": "\(error)"])
+        }
+        for entry in ended {
+            entry.gapSignal?.set(.disconnected)
+            entry.continuation.finish()
+        }
+        for (promise, error) in waiters {
+            if let error { promise.fail(error) } else { promise.succeed() }
+        }
         self.logger.debug("redis subscriber ready", metadata: ["redis.channels": "\(self.subscribedCount)"])
     }
 
@@ -225,17 +285,18 @@ public final class RedisSubscriber: Service, Sendable {
     private func dispatch(_ push: RedisPushMessage) {
         guard case .message(let message) = push else { return }
         let key = Key(kind: message.kind, name: message.pattern ?? message.channel)
-        let (lost, overflowed) = self.state.withLock { state -> (Int, [Entry]) in
-            var lost = 0
-            var overflowed: [Entry] = []
-            for id in state.routes[key] ?? [] {
-                guard let entry = state.entries[id], case .dropped = entry.continuation.yield(message) else {
-                    continue
-                }
-                lost += 1
-                if entry.gapSignal != nil { overflowed.append(entry) }
-            }
-            return (lost, overflowed)
+        // Only the lookup holds the process-wide lock; the yields (which wake readers) happen outside it. An
+        // entry removed meanwhile has a finished continuation, which ignores the message.
+        let targets = self.state.withLock { state -> [Entry] in
+            guard let ids = state.routes[key] else { return [] }
+            return ids.compactMap { state.entries[$0] }
+        }
+        var lost = 0
+        var overflowed: [Entry] = []
+        for entry in targets {
+            guard case .dropped = entry.continuation.yield(message) else { continue }
+            lost += 1
+            if entry.gapSignal != nil { overflowed.append(entry) }
         }
         if lost > 0 { self.dropped.increment(by: lost) }
         for entry in overflowed {
@@ -246,28 +307,26 @@ public final class RedisSubscriber: Service, Sendable {
 
     // MARK: Commands
 
-    private static func subscribe(_ keys: [Key], on connection: RedisConnection) -> EventLoopFuture<Void> {
-        let futures = Self.commands(keys, subscribe: true).map { command in
-            connection.sendFuture(command.command, replies: command.replies).flatMapThrowing { replies in
+    /// One SUBSCRIBE (PSUBSCRIBE, SSUBSCRIBE) for one channel: one reply, so a refusal fails this channel alone.
+    private static func subscribe(_ key: Key, on connection: RedisConnection) -> EventLoopFuture<Void> {
+        connection.sendFuture(RedisCommand(key.kind.subscribeCommand, [.string(key.name)]), replies: 1)
+            .flatMapThrowing { replies in
                 for reply in replies {
                     if case .error(let message) = reply { throw RedisClientError(.errorReply, message) }
                 }
             }
-        }
-        return EventLoopFuture.andAllSucceed(futures, on: connection.channel.eventLoop)
     }
 
-    private static func commands(_ keys: [Key], subscribe: Bool) -> [(command: RedisCommand, replies: Int)] {
+    private static func unsubscribeCommands(_ keys: [Key]) -> [(command: RedisCommand, replies: Int)] {
         var commands: [(RedisCommand, Int)] = []
         for kind in [RedisSubscriptionKind.channel, .pattern, .shard] {
             let names = keys.filter { $0.kind == kind }.map { RedisArgument.string($0.name) }
             guard !names.isEmpty else { continue }
-            let name = subscribe ? kind.subscribeCommand : kind.unsubscribeCommand
             if kind == .shard {
-                // One channel per command: in a cluster, channels of different slots cannot share SSUBSCRIBE.
-                commands += names.map { (RedisCommand(name, [$0]), 1) }
+                // One channel per command: in a cluster, channels of different slots cannot share SSUNSUBSCRIBE.
+                commands += names.map { (RedisCommand(kind.unsubscribeCommand, [$0]), 1) }
             } else {
-                commands.append((RedisCommand(name, names), names.count))
+                commands.append((RedisCommand(kind.unsubscribeCommand, names), names.count))
             }
         }
         return commands

@@ -31,11 +31,11 @@ struct DevCommand: AsyncParsableCommand {
             DevState.publish(redisURL: "\(redisURL)")
         }
         defer { DevState.clear() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: true) { base, credentials in
+        try await APIProcess.run(setup: setup, provision: provision, dev: true) { base, ops, credentials in
             var lines = [
                 "notify dev is running",
                 "  api:   \(base)/v1/notifications  \(base)/v1/stream  \(base)/v1/inbox  \(base)/v1/ack",
-                "  ops:   \(base)/healthz  \(base)/readyz  \(base)/metrics",
+                "  ops:   \(ops)/healthz  \(ops)/readyz  \(ops)/metrics",
                 "  redis: \(redisURL)",
             ]
             if let credentials {
