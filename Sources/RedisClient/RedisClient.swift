@@ -127,4 +127,7 @@ public final class RedisClient: Service, Sendable {
 
     /// Connections open now.
     public var openConnectionCount: Int { self.pool.openConnectionCount }
+
+    /// Callers waiting for a connection slot now (all connections at their in-flight limit).
+    public var waitingCount: Int { self.pool.waitingCount }
 }

@@ -24,6 +24,9 @@ public struct RedisClientConfiguration: Sendable {
     public var subscriptionBufferLimit: Int
     /// Name set with CLIENT SETNAME, shown by CLIENT LIST.
     public var clientName: String?
+    /// Most bytes of commands one connection holds while Redis does not read them (its socket is full); past it
+    /// new commands fail at once with `outboxFull` instead of growing memory.
+    public var maxOutboxBytes: Int
 
     public init(
         url: RedisURL = RedisURL(),
@@ -36,7 +39,8 @@ public struct RedisClientConfiguration: Sendable {
         reconnectMaxDelayMs: Int = 2_000,
         healthCheckIntervalMs: Int = 5_000,
         subscriptionBufferLimit: Int = 10_000,
-        clientName: String? = nil
+        clientName: String? = nil,
+        maxOutboxBytes: Int = 64 << 20
     ) {
         self.url = url
         self.maxConnections = max(1, maxConnections)
@@ -49,6 +53,7 @@ public struct RedisClientConfiguration: Sendable {
         self.healthCheckIntervalMs = healthCheckIntervalMs
         self.subscriptionBufferLimit = subscriptionBufferLimit
         self.clientName = clientName
+        self.maxOutboxBytes = max(1, maxOutboxBytes)
     }
 
     /// Reads the settings from `config` (scoped to the client, e.g. `redis`), with the defaults above.
@@ -70,7 +75,8 @@ public struct RedisClientConfiguration: Sendable {
                 forKey: "healthCheckIntervalMs", default: defaults.healthCheckIntervalMs),
             subscriptionBufferLimit: config.int(
                 forKey: "subscriptionBufferLimit", default: defaults.subscriptionBufferLimit),
-            clientName: config.string(forKey: "clientName")
+            clientName: config.string(forKey: "clientName"),
+            maxOutboxBytes: config.int(forKey: "maxOutboxBytes", default: defaults.maxOutboxBytes)
         )
     }
 }

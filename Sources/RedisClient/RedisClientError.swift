@@ -16,6 +16,9 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         case commandTimeout
         /// Every pooled connection stayed at its in-flight limit for longer than the acquire timeout.
         case poolExhausted
+        /// Redis has not read what was already sent, and the connection's outbox is at its byte limit; the command
+        /// was not sent.
+        case outboxFull
         /// The reply stream could not be parsed.
         case protocolError
         /// A reply did not have the shape the caller asked for.

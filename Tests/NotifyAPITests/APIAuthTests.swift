@@ -233,6 +233,26 @@ struct APIAuthTests {
         }
     }
 
+    @Test("an issuer down at start is used as soon as it answers, after the refresh interval")
+    func issuerDownAtStart() async throws {
+        try await withFakeIssuer { issuer, jwksURL in
+            issuer.failing.store(true, ordering: .relaxed)
+            let elapsed = Mutex<Duration>(.zero)
+            let start = ContinuousClock.now
+            let verifier = UserTokenVerifier(
+                configuration: UserTokenConfiguration(
+                    jwksURL: jwksURL, issuer: APITestServer.issuer, audience: APITestServer.audience),
+                logger: testLogger("tokens"), now: { start + elapsed.withLock { $0 } })
+            await #expect(throws: UserTokenError.self) { try await verifier.prepare() }
+            let token = try await FakeIssuer.rsaToken(kid: "k1")
+            await #expect(throws: UserTokenError.self) { try await verifier.verify(token) }
+            issuer.failing.store(false, ordering: .relaxed)
+            elapsed.withLock { $0 += .seconds(11) }
+            #expect(try await verifier.verify(token) == "alice")
+            #expect(issuer.fetches.load(ordering: .relaxed) == 2)
+        }
+    }
+
     @Test("the JWKS cache lifetime follows the issuer's Cache-Control within the configured bounds")
     func jwksCacheLifetime() {
         let configuration = UserTokenConfiguration(jwksMinCacheMs: 60_000, jwksMaxCacheMs: 3_600_000)

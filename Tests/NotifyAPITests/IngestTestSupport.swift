@@ -16,10 +16,10 @@ struct IngestFixture {
 }
 
 func withIngestor<T>(
-    configuration: IngestConfiguration = IngestConfiguration(), shards: Int = 8,
+    configuration: IngestConfiguration = IngestConfiguration(), shards: Int = 8, redisArguments: [String] = [],
     _ body: (IngestFixture) async throws -> T
 ) async throws -> T {
-    try await withRedisClient { client, server in
+    try await withRedisClient(arguments: redisArguments) { client, server in
         let clock = ManualQueueClock()
         let shardMap = ShardMap(count: shards)
         let queue = DelayQueue(client: client, shards: shardMap, clock: .manual(clock))

@@ -2,10 +2,81 @@ import NIOCore
 import NotifyCore
 import NotifyTestSupport
 import RedisClient
+import Synchronization
 import Testing
 
 @Suite("Pool, timeouts and failures", .timeLimit(.minutes(3)))
 struct PoolTests {
+    @Test("callers waiting for a busy pool are served in the order they came")
+    func waitersInOrder() async throws {
+        try await withRedisClient(configure: {
+            $0.maxConnections = 1
+            $0.maxInFlightPerConnection = 1
+            $0.acquireTimeoutMs = 10_000
+        }) { client, server in
+            try await client.send("PING")
+            async let blocked = client.send("BLPOP", "gate", "10")
+            let observer = makeClient(for: server)
+            try await waitUntilBlocked(observer)
+            let order = OrderLog()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<5 {
+                    group.addTask {
+                        _ = try await client.send("ECHO", .string("\(index)"))
+                        order.append(index)
+                    }
+                    // The next caller comes only once this one waits in line.
+                    try await PoolPoll.until { client.waitingCount == index + 1 }
+                }
+                try await observer.send("RPUSH", "gate", "open")
+                try await group.waitForAll()
+            }
+            _ = try await blocked
+            #expect(order.all == [0, 1, 2, 3, 4])
+            await observer.shutdown()
+        }
+    }
+
+    @Test("a connection Redis stops reading from holds a bounded outbox: past the bound, commands fail at once")
+    func boundedOutbox() async throws {
+        try await withRedisClient(
+            arguments: ["--enable-debug-command", "yes"],
+            configure: {
+                $0.maxConnections = 1
+                $0.maxInFlightPerConnection = 10_000
+                $0.maxOutboxBytes = 1 << 20
+                $0.commandTimeoutMs = 20_000
+            }
+        ) { client, _ in
+            try await client.send("PING")
+            // Redis reads nothing for 2 s: the socket fills, then the outbox. (Same connection, so the SETs below
+            // queue behind it or just before it; either way 20 MB meet a sleeping server.)
+            let sleep = Task { try await client.send("DEBUG", "SLEEP", "2") }
+            let value = RedisArgument.bytes(ByteBuffer(repeating: 0x61, count: 100_000))
+            let outcomes = await withTaskGroup(of: RedisClientError.Code?.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        do {
+                            _ = try await client.send("SET", .string("big-\(index)"), value)
+                            return nil
+                        } catch let error as RedisClientError {
+                            return error.code
+                        } catch {
+                            return .protocolError
+                        }
+                    }
+                }
+                var outcomes: [RedisClientError.Code?] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            _ = try await sleep.value
+            #expect(outcomes.contains(.outboxFull), "20 MB aimed at a sleeping Redis must hit the bound")
+            #expect(outcomes.allSatisfy { $0 == nil || $0 == .outboxFull })
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+        }
+    }
+
     @Test("connections open lazily and never beyond the limit")
     func lazyAndBounded() async throws {
         try await withRedisClient(configure: {
@@ -185,7 +256,7 @@ struct PoolHealthTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 // Every client but the admin's stalls: the next health-check PING times out.
-                try await admin.send("CLIENT", "PAUSE", "1000", "ALL")
+                try await admin.send("CLIENT", "PAUSE", "5000", "ALL")  // long: a loaded machine is slow to time out
                 let deadline = ContinuousClock.now + .seconds(5)
                 while client.openConnectionCount != 0, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(10))
@@ -211,3 +282,21 @@ func waitUntilBlocked(_ observer: RedisClient) async throws {
 }
 
 struct BlockedTimeout: Error {}
+
+/// Completion order, appended from many tasks.
+final class OrderLog: Sendable {
+    private let entries = Mutex<[Int]>([])
+    func append(_ value: Int) { self.entries.withLock { $0.append(value) } }
+    var all: [Int] { self.entries.withLock { $0 } }
+}
+
+/// Polls a condition that has no event to await, briefly, up to 10 s.
+enum PoolPoll {
+    static func until(_ condition: () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { throw BlockedTimeout() }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}

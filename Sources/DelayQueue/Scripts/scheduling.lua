@@ -5,9 +5,16 @@
 -- later keeps guarding it when a nearer job touches it. (PEXPIRE GT would not do: a key just created has no
 -- expiry, which GT treats as infinite.)
 local function keep_alive(key, ms)
-    local ttl = redis.call('PTTL', key)
-    -- -2: no such key (nothing to keep; PEXPIRE would be a no-op anyway).
-    if ttl ~= -2 and ttl < ms then redis.call('PEXPIRE', key, ms) end
+    -- GT only lengthens an expiry; a key without one yet (just created) refuses it, and gets a plain one. A missing
+    -- key has nothing to keep (PTTL -2).
+    if redis.call('PEXPIRE', key, ms, 'GT') == 0 and redis.call('PTTL', key) == -1 then
+        redis.call('PEXPIRE', key, ms)
+    end
+end
+
+-- keep_alive for a key the caller knows it just created (no expiry yet): one call instead of two.
+local function keep_alive_new(key, ms, isNew)
+    if isNew then redis.call('PEXPIRE', key, ms) else keep_alive(key, ms) end
 end
 
 -- Schedules one job unless its id exists or finished recently (a tombstone): returns 'new', 'duplicate', or
@@ -16,7 +23,9 @@ end
 -- `guard` ms past the job's due time (the job's retry window and dead-letter retention), so an ack can always
 -- find the job while it may still be sent.
 local function schedule_job(id, payload, due, now, pending, score, guard, maxPending)
-    if pending and redis.call('ZCARD', pending) >= maxPending then
+    local size = 0
+    if pending then size = redis.call('ZCARD', pending) end
+    if size >= maxPending then
         if redis.call('HEXISTS', K_JOB, id) == 1 then return 'duplicate' end
         -- Entries of jobs that ended without the set being told (sets written before jobs cleaned up after
         -- themselves, recipients a retract could not declare) do not count: drop a bounded slice of the oldest.
@@ -32,7 +41,7 @@ local function schedule_job(id, payload, due, now, pending, score, guard, maxPen
     redis.call('ZADD', K_DUE, due, id)
     if pending then
         redis.call('ZADD', pending, score, id)
-        keep_alive(pending, math.max(due - now, 0) + guard)
+        keep_alive_new(pending, math.max(due - now, 0) + guard, size == 0)
     end
     return 'new'
 end

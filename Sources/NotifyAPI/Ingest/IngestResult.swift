@@ -3,7 +3,8 @@ public struct IngestResult: Encodable, Sendable, Hashable {
     public struct Recipient: Encodable, Sendable, Hashable {
         public var userID: String
         public var eventID: String
-        /// `scheduled`, `deferred` (quiet hours), `muted`, `off` (inbox only), `retracted`, or `duplicate` when
+        /// `scheduled`, `deferred` (quiet hours), `muted`, `off` (inbox only), `retracted`, `limited` (the user
+        /// has `delayQueue.maxPendingPerUser` pushes waiting), or `duplicate` when
         /// an earlier request with the same idempotency key already delivered it.
         public var push: String
 

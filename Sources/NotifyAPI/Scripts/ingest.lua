@@ -134,7 +134,8 @@ for i = 20, #ARGV do
     end
 end
 -- The record lets a retract find the jobs: it must outlive the latest of them, retries and dead letters included.
-keep_alive(record, math.max(tonumber(ARGV[7]), latest and (latest - now + guard) or 0))
+keep_alive_new(record, math.max(tonumber(ARGV[7]), latest and (latest - now + guard) or 0),
+    not seen[1] and not seen[2])
 if scheduled > 0 then count('scheduled', scheduled) end
 if limited > 0 then count('limited', limited) end
 wake_if_leading(earliest, now, horizon, ARGV[3], ARGV[4])

@@ -20,11 +20,16 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var inFlight = CircularBuffer<InFlight>(initialCapacity: 64)
     private let commandTimeout: TimeAmount
     private let onPush: (@Sendable (RedisPushMessage) -> Void)?
+    private let writable: WritableSignal?
     private var timeoutCheck: RepeatedTask?
 
-    init(commandTimeout: TimeAmount, onPush: (@Sendable (RedisPushMessage) -> Void)? = nil) {
+    init(
+        commandTimeout: TimeAmount, onPush: (@Sendable (RedisPushMessage) -> Void)? = nil,
+        writable: WritableSignal? = nil
+    ) {
         self.commandTimeout = commandTimeout
         self.onPush = onPush
+        self.writable = writable
     }
 
     // MARK: Lifecycle
@@ -47,7 +52,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.timeoutCheck?.cancel()
         self.failAll(RedisClientError(.connectionClosed, "connection closed by peer"))
+        self.writable?.fire()  // requests still in the outbox fail as not sent
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.writable?.fire() }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -11,15 +11,18 @@ import Synchronization
 public final class RedisConnection: Sendable {
     private struct Outbox {
         var requests: [RedisRequest] = []
+        var bytes = 0
         var drainScheduled = false
     }
 
     /// The NIO channel that owns the socket.
     let channel: any Channel
     private let outbox = Mutex(Outbox())
+    private let maxOutboxBytes: Int
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, maxOutboxBytes: Int) {
         self.channel = channel
+        self.maxOutboxBytes = maxOutboxBytes
     }
 
     /// Whether the socket is still open.
@@ -40,13 +43,14 @@ public final class RedisConnection: Sendable {
     ) -> EventLoopFuture<RedisConnection> {
         let url = configuration.url
         let commandTimeout = TimeAmount.milliseconds(Int64(configuration.commandTimeoutMs))
+        let writable = WritableSignal()
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(commandTimeout: commandTimeout, onPush: onPush))
+                        RedisChannelHandler(commandTimeout: commandTimeout, onPush: onPush, writable: writable))
                 }
             }
         return bootstrap.connect(host: url.host, port: url.port)
@@ -57,7 +61,8 @@ public final class RedisConnection: Sendable {
                 throw RedisClientError(.connectionFailed, "connecting to \(url.host):\(url.port): \(error)")
             }
             .flatMap { channel in
-                let connection = RedisConnection(channel: channel)
+                let connection = RedisConnection(channel: channel, maxOutboxBytes: configuration.maxOutboxBytes)
+                writable.set { connection.scheduleDrain() }
                 let handshake = Self.handshake(for: configuration)
                 guard !handshake.isEmpty else { return channel.eventLoop.makeSucceededFuture(connection) }
                 return connection.sendFuture(batch: handshake).flatMapThrowing { replies in
@@ -140,28 +145,57 @@ public final class RedisConnection: Sendable {
 
     // MARK: Writing
 
+    private enum Admission {
+        case drain, queued, full
+    }
+
     private func enqueue(_ request: RedisRequest) {
-        let scheduleDrain = self.outbox.withLock { outbox in
+        let size = request.bytes.readableBytes
+        let admission = self.outbox.withLock { outbox -> Admission in
+            // One request always fits (its bytes exist already); beyond that the outbox holds at most the limit.
+            if !outbox.requests.isEmpty, outbox.bytes + size > self.maxOutboxBytes { return .full }
             outbox.requests.append(request)
-            guard !outbox.drainScheduled else { return false }
+            outbox.bytes += size
+            guard !outbox.drainScheduled else { return .queued }
             outbox.drainScheduled = true
-            return true
+            return .drain
         }
-        if scheduleDrain {
-            self.channel.eventLoop.execute { self.drainOutbox() }
+        switch admission {
+        case .drain: self.channel.eventLoop.execute { self.drainOutbox() }
+        case .queued: break
+        case .full:
+            request.fail(
+                RedisClientError(
+                    .outboxFull, "\(self.maxOutboxBytes) bytes already wait for Redis to read them on this connection"))
         }
     }
 
-    /// Writes every request gathered so far, in order, and flushes once. Runs on the event loop.
+    /// Drains the outbox soon (the socket became writable again, or closed).
+    fileprivate func scheduleDrain() {
+        let schedule = self.outbox.withLock { outbox -> Bool in
+            guard !outbox.drainScheduled, !outbox.requests.isEmpty else { return false }
+            outbox.drainScheduled = true
+            return true
+        }
+        if schedule { self.channel.eventLoop.execute { self.drainOutbox() } }
+    }
+
+    /// Writes every request gathered so far, in order, and flushes once. Runs on the event loop. While the socket
+    /// is not writable (Redis reads slower than we write) requests stay in the outbox, which is bounded, instead of
+    /// piling up in the channel's unbounded write buffer; the handler drains again when it turns writable.
     private func drainOutbox() {
+        let isActive = self.channel.isActive
+        let writable = self.channel.isWritable
         var requests: [RedisRequest] = []
         self.outbox.withLock { outbox in
-            swap(&requests, &outbox.requests)
             outbox.drainScheduled = false
+            guard writable || !isActive else { return }
+            swap(&requests, &outbox.requests)
+            outbox.bytes = 0
         }
         // A closed channel has already removed its handlers, so a write would fail at the pipeline's head and
         // never reach the handler that completes the request: fail them here instead of leaking their promises.
-        guard self.channel.isActive else {
+        guard isActive else {
             for request in requests {
                 request.fail(.notSent)
             }
@@ -176,5 +210,19 @@ public final class RedisConnection: Sendable {
     /// Closes the connection; commands in flight fail with `connectionClosed`.
     public func close() async {
         try? await self.channel.close()
+    }
+}
+
+/// Lets the channel handler (made before its connection) tell the connection that the socket can take writes
+/// again, or closed.
+final class WritableSignal: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func set(_ action: @escaping @Sendable () -> Void) {
+        self.action.withLock { $0 = action }
+    }
+
+    func fire() {
+        self.action.withLock { $0 }?()
     }
 }

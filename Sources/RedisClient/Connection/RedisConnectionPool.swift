@@ -7,8 +7,18 @@ import Synchronization
 ///
 /// Each command leases the least busy connection (many commands share a connection, so leases are cheap); a new
 /// connection is opened only when every open one is busy. Past ``RedisClientConfiguration/maxInFlightPerConnection``
-/// on every connection, callers wait for a slot up to the acquire timeout, then get `poolExhausted`.
+/// on every connection, callers wait for a slot up to the acquire timeout, then get `poolExhausted`. Waiting callers
+/// are served in the order they came: a freed slot is handed to the oldest directly, and newcomers queue behind.
 final class RedisConnectionPool: Sendable {
+    typealias Lease = (index: Int, connection: RedisConnection)
+
+    fileprivate struct Waiter {
+        var id: Int
+        /// Completed with a lease handed over, or `nil` to decide again (a connection opened or closed, a backoff
+        /// ended, the pool shut down).
+        var promise: EventLoopPromise<Lease?>
+    }
+
     fileprivate struct Slot {
         var connection: RedisConnection?
         var isConnecting = false
@@ -22,7 +32,7 @@ final class RedisConnectionPool: Sendable {
 
     fileprivate struct State {
         var slots: [Slot]
-        var waiters: [Int: EventLoopPromise<Void>] = [:]
+        var waiters = CircularBuffer<Waiter>()
         var nextWaiterID = 0
         var lastConnectError: RedisClientError?
         /// Connect failures in a row, over all slots: an outage backs off the pool, not each slot on its own.
@@ -33,7 +43,7 @@ final class RedisConnectionPool: Sendable {
 
     private enum Decision {
         case use(Int, RedisConnection)
-        case wait(id: Int, promise: EventLoopPromise<Void>, wakeAt: NIODeadline?)
+        case wait(id: Int, promise: EventLoopPromise<Lease?>, wakeAt: NIODeadline?)
         case fail(RedisClientError)
     }
 
@@ -76,9 +86,11 @@ final class RedisConnectionPool: Sendable {
         while true {
             let now = NIODeadline.now()
             var connectIndex: Int?
+            var handOvers: [(Waiter, Lease?)] = []
             let decision = self.state.withLock { state in
-                self.decide(&state, now: now, deadline: deadline, connectIndex: &connectIndex)
+                self.decide(&state, now: now, deadline: deadline, connectIndex: &connectIndex, handOvers: &handOvers)
             }
+            for (waiter, lease) in handOvers { waiter.promise.succeed(lease) }
             if let connectIndex { self.connect(slot: connectIndex) }
             switch decision {
             case .use(let index, let connection):
@@ -86,25 +98,29 @@ final class RedisConnectionPool: Sendable {
             case .fail(let error):
                 throw error
             case .wait(let id, let promise, let wakeAt):
-                try await self.wait(id: id, promise: promise, until: min(deadline, wakeAt ?? deadline))
+                if let lease = try await self.wait(id: id, promise: promise, until: min(deadline, wakeAt ?? deadline)) {
+                    return lease
+                }
             }
         }
     }
 
     private func decide(
-        _ state: inout State, now: NIODeadline, deadline: NIODeadline, connectIndex: inout Int?
+        _ state: inout State, now: NIODeadline, deadline: NIODeadline, connectIndex: inout Int?,
+        handOvers: inout [(Waiter, Lease?)]
     ) -> Decision {
         if state.isShutdown { return .fail(RedisClientError(.shutdown, "the Redis client is shut down")) }
         let limit = self.configuration.maxInFlightPerConnection
-        var best: (index: Int, connection: RedisConnection)?
+        // Callers already waiting come first: a newcomer may not take a slot one of them is owed. (Free capacity
+        // while some wait should not happen, since freed slots go to them at once; if it does, serve them now.)
+        handOvers += state.serveWaiters(limit: limit)
+        let best = state.waiters.isEmpty ? state.leastBusy(limit: limit) : nil
         var openable: Int?
         var connecting = false
         for index in state.slots.indices {
             let slot = state.slots[index]
-            if let connection = slot.readyConnection {
-                if slot.inFlight < limit, best == nil || slot.inFlight < state.slots[best!.index].inFlight {
-                    best = (index, connection)
-                }
+            if slot.readyConnection != nil {
+                continue
             } else if slot.isConnecting {
                 connecting = true
             } else {
@@ -133,29 +149,50 @@ final class RedisConnectionPool: Sendable {
         }
         let id = state.nextWaiterID
         state.nextWaiterID += 1
-        let promise = self.eventLoopGroup.any().makePromise(of: Void.self)
-        state.waiters[id] = promise
+        let promise = self.eventLoopGroup.any().makePromise(of: Lease?.self)
+        state.waiters.append(Waiter(id: id, promise: promise))
         return .wait(id: id, promise: promise, wakeAt: state.retryAt > now ? state.retryAt : nil)
     }
 
-    private func wait(id: Int, promise: EventLoopPromise<Void>, until wakeAt: NIODeadline) async throws {
-        let timer = promise.futureResult.eventLoop.scheduleTask(deadline: wakeAt) { promise.succeed() }
-        try await withTaskCancellationHandler {
+    /// Waits in line until a slot is handed over (returned), or until `wakeAt`, a wake-up or cancellation (`nil`:
+    /// decide again). Exactly one of the hand-over and the timer or cancellation completes the promise: each first
+    /// takes the waiter out of the line under the lock.
+    private func wait(id: Int, promise: EventLoopPromise<Lease?>, until wakeAt: NIODeadline) async throws -> Lease? {
+        let timer = promise.futureResult.eventLoop.scheduleTask(deadline: wakeAt) {
+            if self.leaveLine(id) { promise.succeed(nil) }
+        }
+        let lease = try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
-            promise.succeed()
+            if self.leaveLine(id) { promise.succeed(nil) }
         }
         timer.cancel()
-        self.state.withLock { _ = $0.waiters.removeValue(forKey: id) }
-        try Task.checkCancellation()
+        if Task.isCancelled {
+            if let lease { self.release(lease.index) }
+            throw CancellationError()
+        }
+        return lease
     }
 
-    private func release(_ index: Int) {
-        let waiters = self.state.withLock { state in
-            state.slots[index].inFlight -= 1
-            return state.waiters.isEmpty ? [] : state.takeWaiters()
+    /// Takes waiter `id` out of the line; `false` when it was already taken (handed a slot, or woken).
+    private func leaveLine(_ id: Int) -> Bool {
+        self.state.withLock { state in
+            guard let position = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
+            state.waiters.remove(at: position)
+            return true
         }
-        waiters.forEach { $0.succeed() }
+    }
+
+    /// Hands the freed slot to the oldest waiter, or frees it.
+    private func release(_ index: Int) {
+        let handOver = self.state.withLock { state -> (EventLoopPromise<Lease?>, Lease)? in
+            if let connection = state.slots[index].readyConnection, let waiter = state.waiters.popFirst() {
+                return (waiter.promise, (index, connection))  // the slot stays counted: it changes hands
+            }
+            state.slots[index].inFlight -= 1
+            return nil
+        }
+        if let (promise, lease) = handOver { promise.succeed(lease) }
     }
 
     // MARK: Connecting
@@ -164,7 +201,7 @@ final class RedisConnectionPool: Sendable {
         RedisConnection.connect(configuration: self.configuration, eventLoop: self.eventLoopGroup.any())
             .whenComplete { result in
                 let now = NIODeadline.now()
-                let (waiters, closeNow) = self.state.withLock { state -> ([EventLoopPromise<Void>], Bool) in
+                let (waiters, closeNow) = self.state.withLock { state -> ([(Waiter, Lease?)], Bool) in
                     state.slots[index].isConnecting = false
                     switch result {
                     case .success(let connection):
@@ -178,7 +215,10 @@ final class RedisConnectionPool: Sendable {
                         state.lastConnectError =
                             error as? RedisClientError ?? RedisClientError(.connectionFailed, "\(error)")
                     }
-                    return (state.takeWaiters(), state.isShutdown)
+                    // A new connection serves waiters in line order; on failure they all decide again (and back
+                    // off together).
+                    let served = state.serveWaiters(limit: self.configuration.maxInFlightPerConnection)
+                    return (served + state.takeWaiters().map { ($0, nil) }, state.isShutdown)
                 }
                 switch result {
                 case .success(let connection):
@@ -191,18 +231,18 @@ final class RedisConnectionPool: Sendable {
                     self.logger.warning(
                         "redis connect failed", metadata: ["redis.slot": "\(index)", "error": "\(error)"])
                 }
-                waiters.forEach { $0.succeed() }
+                for (waiter, lease) in waiters { waiter.promise.succeed(lease) }
             }
     }
 
     private func connectionClosed(_ connection: RedisConnection, slot index: Int) {
-        let waiters = self.state.withLock { state -> [EventLoopPromise<Void>] in
+        let waiters = self.state.withLock { state -> [Waiter] in
             guard state.slots[index].connection === connection else { return [] }
             state.slots[index].connection = nil
             return state.takeWaiters()
         }
         self.logger.debug("redis connection closed", metadata: ["redis.slot": "\(index)"])
-        waiters.forEach { $0.succeed() }
+        waiters.forEach { $0.promise.succeed(nil) }
     }
 
     // MARK: Maintenance
@@ -223,7 +263,7 @@ final class RedisConnectionPool: Sendable {
             state.isShutdown = true
             return (state.slots.compactMap(\.connection), state.takeWaiters())
         }
-        waiters.forEach { $0.succeed() }
+        waiters.forEach { $0.promise.succeed(nil) }
         for connection in connections {
             await connection.close()
         }
@@ -233,11 +273,41 @@ final class RedisConnectionPool: Sendable {
     var openConnectionCount: Int {
         self.state.withLock { $0.slots.count { $0.readyConnection != nil } }
     }
+
+    /// Callers waiting for a slot now, for tests and metrics.
+    var waitingCount: Int {
+        self.state.withLock { $0.waiters.count }
+    }
 }
 
 extension RedisConnectionPool.State {
-    fileprivate mutating func takeWaiters() -> [EventLoopPromise<Void>] {
-        let taken = Array(self.waiters.values)
+    /// The ready connection with the fewest commands in flight, below `limit`.
+    fileprivate func leastBusy(limit: Int) -> RedisConnectionPool.Lease? {
+        var best: RedisConnectionPool.Lease?
+        for index in self.slots.indices {
+            guard let connection = self.slots[index].readyConnection, self.slots[index].inFlight < limit else {
+                continue
+            }
+            if best == nil || self.slots[index].inFlight < self.slots[best!.index].inFlight {
+                best = (index, connection)
+            }
+        }
+        return best
+    }
+
+    /// Hands free capacity to waiters, oldest first.
+    fileprivate mutating func serveWaiters(limit: Int) -> [(RedisConnectionPool.Waiter, RedisConnectionPool.Lease?)] {
+        var served: [(RedisConnectionPool.Waiter, RedisConnectionPool.Lease?)] = []
+        while !self.waiters.isEmpty, let lease = self.leastBusy(limit: limit) {
+            let waiter = self.waiters.removeFirst()
+            self.slots[lease.index].inFlight += 1
+            served.append((waiter, lease))
+        }
+        return served
+    }
+
+    fileprivate mutating func takeWaiters() -> [RedisConnectionPool.Waiter] {
+        let taken = Array(self.waiters)
         self.waiters.removeAll()
         return taken
     }
