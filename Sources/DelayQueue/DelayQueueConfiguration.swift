@@ -67,7 +67,7 @@ public struct DelayQueueConfiguration: Sendable {
         self.doneRetentionMs = doneRetentionMs
         self.deadRetentionMs = deadRetentionMs
         self.maxDeadPerShard = maxDeadPerShard
-        self.maxPendingPerUser = maxPendingPerUser
+        self.maxPendingPerUser = max(1, maxPendingPerUser)
         self.trimIntervalMs = trimIntervalMs
         self.claimBatch = claimBatch
         self.maxConcurrentJobs = maxConcurrentJobs

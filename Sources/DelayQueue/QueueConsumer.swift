@@ -266,8 +266,9 @@ public final class QueueConsumer: Service, Sendable {
 
     private func process(_ job: ClaimedJob) async {
         let result = await self.handler(job, JobControl(queue: self.queue, job: job))
-        // Leased until settled: the settle may wait for a batch, and the lease must hold meanwhile.
-        defer { self.state.withLock { _ = $0.leased.removeValue(forKey: job.leaseToken) } }
+        // Settling now (a batch goes out within a round trip, well inside the lease): the keeper leaves it alone,
+        // so an extension racing the settle is not mistaken for a lost lease.
+        self.state.withLock { _ = $0.leased.removeValue(forKey: job.leaseToken) }
         do {
             let action: SettleAction =
                 switch result {

@@ -253,6 +253,31 @@ struct APIAuthTests {
         }
     }
 
+    @Test("while the issuer is down the last good key set serves for jwksMaxStaleMs past its lifetime, not longer")
+    func jwksMaxStale() async throws {
+        try await withFakeIssuer { issuer, jwksURL in
+            issuer.cacheControl.withLock { $0 = "max-age=60" }
+            let elapsed = Mutex<Duration>(.zero)
+            let start = ContinuousClock.now
+            let verifier = UserTokenVerifier(
+                configuration: UserTokenConfiguration(
+                    jwksURL: jwksURL, issuer: APITestServer.issuer, audience: APITestServer.audience,
+                    jwksMinCacheMs: 0, jwksMaxStaleMs: 600_000),
+                logger: testLogger("tokens"), now: { start + elapsed.withLock { $0 } })
+            let token = try await FakeIssuer.rsaToken(kid: "k1")
+            #expect(try await verifier.verify(token) == "alice")
+            issuer.failing.store(true, ordering: .relaxed)
+            elapsed.withLock { $0 += .seconds(60 + 599) }
+            #expect(try await verifier.verify(token) == "alice")
+            elapsed.withLock { $0 += .seconds(2) }
+            await #expect(throws: UserTokenError.self) { try await verifier.verify(token) }
+            // The issuer answers again: tokens work at once (the next fetch after the refresh interval).
+            issuer.failing.store(false, ordering: .relaxed)
+            elapsed.withLock { $0 += .seconds(11) }
+            #expect(try await verifier.verify(token) == "alice")
+        }
+    }
+
     @Test("the JWKS cache lifetime follows the issuer's Cache-Control within the configured bounds")
     func jwksCacheLifetime() {
         let configuration = UserTokenConfiguration(jwksMinCacheMs: 60_000, jwksMaxCacheMs: 3_600_000)

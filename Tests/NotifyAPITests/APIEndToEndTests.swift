@@ -40,7 +40,10 @@ struct APIEndToEndTests {
 
     @Test("a stream ends with token-expired when its token expires")
     func streamEndsWithToken() async throws {
-        try await withAPIServer { api in
+        let tokens = UserTokenConfiguration(
+            issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret,
+            leewaySeconds: 0)
+        try await withAPIServer(tokens: tokens) { api in
             let token = try await api.token(for: "alice", expiresIn: 2)
             let stream = try await SSEStream.open(api, token: token)
             // Everything until the stream ends (the suite's time limit bounds the wait).
@@ -48,6 +51,20 @@ struct APIEndToEndTests {
             for try await event in stream.events where event.comment == nil { received.append(event) }
             #expect(received.map(\.event) == ["token-expired"])
             #expect(received.last?.data == #"{"reconnect":true}"#)
+        }
+    }
+
+    @Test("a resume for a user whose inbox expired (or never existed) goes live, and says nothing was lost")
+    func resumeWithoutInbox() async throws {
+        try await withAPIServer { api in
+            let stream = try await SSEStream.open(
+                api, token: try await api.token(for: "newcomer"), lastEventID: "1700000000000-0")
+            var events = stream.events.makeAsyncIterator()
+            #expect(try await stream.waitUntilReady(&events).isEmpty)
+            let sent = try await api.notify(#"{"recipients":["newcomer"],"type":"message","push":null}"#)
+            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            #expect(try await events.nextNotification()?.id == id)
+            stream.close()
         }
     }
 

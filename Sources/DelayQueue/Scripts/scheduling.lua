@@ -2,8 +2,7 @@
 -- their own atomic step (the API's ingest).
 
 -- Makes `key` live at least `ms` from now: never shortens an expiry, so a record or set that guards a job due
--- later keeps guarding it when a nearer job touches it. (PEXPIRE GT would not do: a key just created has no
--- expiry, which GT treats as infinite.)
+-- later keeps guarding it when a nearer job touches it.
 local function keep_alive(key, ms)
     -- GT only lengthens an expiry; a key without one yet (just created) refuses it, and gets a plain one. A missing
     -- key has nothing to keep (PTTL -2).
@@ -25,7 +24,7 @@ end
 local function schedule_job(id, payload, due, now, pending, score, guard, maxPending)
     local size = 0
     if pending then size = redis.call('ZCARD', pending) end
-    if size >= maxPending then
+    if pending and size >= maxPending then
         if redis.call('HEXISTS', K_JOB, id) == 1 then return 'duplicate' end
         -- Entries of jobs that ended without the set being told (sets written before jobs cleaned up after
         -- themselves, recipients a retract could not declare) do not count: drop a bounded slice of the oldest.

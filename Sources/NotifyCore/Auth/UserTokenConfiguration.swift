@@ -26,13 +26,17 @@ public struct UserTokenConfiguration: Sendable {
     /// the issuer removed is refused at the latest this long after its removal.
     public var jwksMinCacheMs: Int
     public var jwksMaxCacheMs: Int
+    /// How long past its cache lifetime a key set stays in use while the issuer cannot be reached; after that
+    /// JWKS tokens are refused, so blocking the issuer cannot keep a revoked key valid.
+    public var jwksMaxStaleMs: Int
 
     public static let userClaims: Set<String> = ["sub", "preferred_username", "user_id"]
 
     public init(
         jwksURL: String? = nil, issuer: String? = nil, audience: String? = nil, hs256Secret: String? = nil,
         algorithms: Set<String> = ["RS256", "ES256"], leewaySeconds: Int = 30, userClaim: String = "sub",
-        jwksRefreshIntervalMs: Int = 10_000, jwksMinCacheMs: Int = 60_000, jwksMaxCacheMs: Int = 3_600_000
+        jwksRefreshIntervalMs: Int = 10_000, jwksMinCacheMs: Int = 60_000, jwksMaxCacheMs: Int = 3_600_000,
+        jwksMaxStaleMs: Int = 6 * 3_600_000
     ) {
         self.jwksURL = jwksURL
         self.issuer = issuer
@@ -44,6 +48,7 @@ public struct UserTokenConfiguration: Sendable {
         self.jwksRefreshIntervalMs = jwksRefreshIntervalMs
         self.jwksMinCacheMs = jwksMinCacheMs
         self.jwksMaxCacheMs = jwksMaxCacheMs
+        self.jwksMaxStaleMs = jwksMaxStaleMs
     }
 
     /// Reads the settings from `config` (scoped to `auth.jwt`).
@@ -59,7 +64,8 @@ public struct UserTokenConfiguration: Sendable {
             userClaim: config.string(forKey: "userClaim", default: d.userClaim),
             jwksRefreshIntervalMs: config.int(forKey: "jwksRefreshIntervalMs", default: d.jwksRefreshIntervalMs),
             jwksMinCacheMs: config.int(forKey: "jwksMinCacheMs", default: d.jwksMinCacheMs),
-            jwksMaxCacheMs: config.int(forKey: "jwksMaxCacheMs", default: d.jwksMaxCacheMs))
+            jwksMaxCacheMs: config.int(forKey: "jwksMaxCacheMs", default: d.jwksMaxCacheMs),
+            jwksMaxStaleMs: config.int(forKey: "jwksMaxStaleMs", default: d.jwksMaxStaleMs))
         try self.validate()
     }
 

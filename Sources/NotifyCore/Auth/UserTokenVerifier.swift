@@ -46,8 +46,8 @@ public actor UserTokenVerifier {
         try await self.verifyWithExpiry(token).user
     }
 
-    /// The user id of a valid token and when the token expires (its `exp`), so long-lived connections can end when
-    /// their token does.
+    /// The user id of a valid token and when the token stops being accepted (its `exp` plus the configured
+    /// leeway), so long-lived connections can end when their token does.
     public func verifyWithExpiry(_ token: String) async throws(UserTokenError) -> (user: String, expiresAt: Date) {
         let header = try Self.header(of: token)
         guard let algorithm = header.alg, algorithm.lowercased() != "none",
@@ -67,7 +67,8 @@ public actor UserTokenVerifier {
         } catch {
             throw UserTokenError("token signature or format is invalid")
         }
-        return (try self.check(claims), Date(timeIntervalSince1970: claims.exp ?? 0))
+        let acceptedUntil = (claims.exp ?? 0) + Double(self.configuration.leewaySeconds)
+        return (try self.check(claims), Date(timeIntervalSince1970: acceptedUntil))
     }
 
     // MARK: Keys
@@ -87,15 +88,22 @@ public actor UserTokenVerifier {
         let interval = Duration.milliseconds(self.configuration.jwksRefreshIntervalMs)
         let now = self.now()
         let mayFetch = self.lastFetch.map { now - $0 >= interval } ?? true
+        var fetched = false
         if let expiry = self.keysExpireAt, now >= expiry, mayFetch {
+            fetched = true
             do {
                 try await self.fetchKeys()
             } catch {
                 // The issuer is down: the last good set stays in use (fetchKeys logged it), tried again after
-                // the refresh interval.
+                // the refresh interval, for at most jwksMaxStaleMs: a key the issuer revoked must not stay valid
+                // for as long as someone keeps us from reaching it.
             }
-        } else if !self.knownKeyIDs.contains(keyID) {
-            guard mayFetch else { throw UserTokenError("token kid is unknown") }
+        }
+        if let expiry = self.keysExpireAt, now >= expiry + .milliseconds(self.configuration.jwksMaxStaleMs) {
+            throw UserTokenError("the token issuer's keys are unavailable")
+        }
+        if !self.knownKeyIDs.contains(keyID) {
+            guard mayFetch, !fetched else { throw UserTokenError("token kid is unknown") }
             try await self.fetchKeys()
         }
         guard self.knownKeyIDs.contains(keyID) else { throw UserTokenError("token kid is unknown") }

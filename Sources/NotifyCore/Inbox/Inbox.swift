@@ -55,8 +55,10 @@ public struct Inbox: Sendable {
     /// the first one kept. (The one case this reports wrongly: a reader that saw exactly up to the last entry
     /// removed; it then re-reads history it had.) An inbox that expired as a whole cannot tell, and reports nothing.
     public func lostEvents(of userID: String, after: StreamID) async throws -> (lost: Bool, oldestKept: StreamID?) {
-        let reply = try await self.client.send("XINFO", "STREAM", .string(self.keys.inbox(userID)))
-        if reply.errorMessage != nil { return (false, nil) }  // no such key
+        // Raw reply: "no such key" is an error reply, and an inbox that does not exist lost nothing we can tell.
+        let reply = try await self.client.send(
+            batch: [RedisCommand("XINFO", "STREAM", .string(self.keys.inbox(userID)))])[0]
+        if reply.errorMessage != nil { return (false, nil) }
         guard let fields = reply.array else {
             throw RedisClientError(.protocolError, "XINFO STREAM returned \(reply.kindDescription)")
         }

@@ -19,6 +19,49 @@ final class RedisConnectionPool: Sendable {
         var promise: EventLoopPromise<Lease?>
     }
 
+    /// Callers waiting for a slot, in the order they first came: a caller woken to decide again keeps its number,
+    /// so it goes back to its place, not to the end. Removal by number is O(1); the line skips numbers no longer
+    /// waiting.
+    fileprivate struct Line {
+        private var promises: [Int: EventLoopPromise<Lease?>] = [:]
+        private var order = CircularBuffer<Int>()
+
+        var isEmpty: Bool { self.promises.isEmpty }
+        var count: Int { self.promises.count }
+
+        mutating func enter(_ waiter: Waiter) {
+            self.promises[waiter.id] = waiter.promise
+            if let last = self.order.last, last > waiter.id {
+                let position = self.order.firstIndex { $0 > waiter.id } ?? self.order.endIndex
+                self.order.insert(waiter.id, at: position)
+            } else {
+                self.order.append(waiter.id)
+            }
+            if self.order.count > 2 * self.promises.count + 64 {
+                self.order = CircularBuffer(self.promises.keys.sorted())
+            }
+        }
+
+        /// Takes waiter `id` out; `false` when it was not waiting (handed a slot, or woken).
+        mutating func leave(_ id: Int) -> Bool {
+            self.promises.removeValue(forKey: id) != nil
+        }
+
+        mutating func popFirst() -> Waiter? {
+            while let id = self.order.popFirst() {
+                if let promise = self.promises.removeValue(forKey: id) { return Waiter(id: id, promise: promise) }
+            }
+            return nil
+        }
+
+        mutating func removeAll() -> [Waiter] {
+            var all: [Waiter] = []
+            while let waiter = self.popFirst() { all.append(waiter) }
+            self.order.removeAll()
+            return all
+        }
+    }
+
     fileprivate struct Slot {
         var connection: RedisConnection?
         var isConnecting = false
@@ -32,7 +75,7 @@ final class RedisConnectionPool: Sendable {
 
     fileprivate struct State {
         var slots: [Slot]
-        var waiters = CircularBuffer<Waiter>()
+        var waiters = Line()
         var nextWaiterID = 0
         var lastConnectError: RedisClientError?
         /// Connect failures in a row, over all slots: an outage backs off the pool, not each slot on its own.
@@ -83,12 +126,15 @@ final class RedisConnectionPool: Sendable {
 
     private func lease() async throws -> (Int, RedisConnection) {
         let deadline = NIODeadline.now() + .milliseconds(Int64(self.configuration.acquireTimeoutMs))
+        var place: Int?  // this caller's number in line, once it waited
         while true {
             let now = NIODeadline.now()
             var connectIndex: Int?
             var handOvers: [(Waiter, Lease?)] = []
             let decision = self.state.withLock { state in
-                self.decide(&state, now: now, deadline: deadline, connectIndex: &connectIndex, handOvers: &handOvers)
+                self.decide(
+                    &state, now: now, deadline: deadline, connectIndex: &connectIndex, handOvers: &handOvers,
+                    place: place)
             }
             for (waiter, lease) in handOvers { waiter.promise.succeed(lease) }
             if let connectIndex { self.connect(slot: connectIndex) }
@@ -98,6 +144,7 @@ final class RedisConnectionPool: Sendable {
             case .fail(let error):
                 throw error
             case .wait(let id, let promise, let wakeAt):
+                place = id
                 if let lease = try await self.wait(id: id, promise: promise, until: min(deadline, wakeAt ?? deadline)) {
                     return lease
                 }
@@ -107,7 +154,7 @@ final class RedisConnectionPool: Sendable {
 
     private func decide(
         _ state: inout State, now: NIODeadline, deadline: NIODeadline, connectIndex: inout Int?,
-        handOvers: inout [(Waiter, Lease?)]
+        handOvers: inout [(Waiter, Lease?)], place: Int?
     ) -> Decision {
         if state.isShutdown { return .fail(RedisClientError(.shutdown, "the Redis client is shut down")) }
         let limit = self.configuration.maxInFlightPerConnection
@@ -147,10 +194,10 @@ final class RedisConnectionPool: Sendable {
                     "all \(state.slots.count) connections busy (\(limit) commands in flight each) for "
                         + "\(self.configuration.acquireTimeoutMs) ms"))
         }
-        let id = state.nextWaiterID
-        state.nextWaiterID += 1
+        let id = place ?? state.nextWaiterID
+        if place == nil { state.nextWaiterID += 1 }
         let promise = self.eventLoopGroup.any().makePromise(of: Lease?.self)
-        state.waiters.append(Waiter(id: id, promise: promise))
+        state.waiters.enter(Waiter(id: id, promise: promise))
         return .wait(id: id, promise: promise, wakeAt: state.retryAt > now ? state.retryAt : nil)
     }
 
@@ -176,11 +223,7 @@ final class RedisConnectionPool: Sendable {
 
     /// Takes waiter `id` out of the line; `false` when it was already taken (handed a slot, or woken).
     private func leaveLine(_ id: Int) -> Bool {
-        self.state.withLock { state in
-            guard let position = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
-            state.waiters.remove(at: position)
-            return true
-        }
+        self.state.withLock { $0.waiters.leave(id) }
     }
 
     /// Hands the freed slot to the oldest waiter, or frees it.
@@ -298,8 +341,7 @@ extension RedisConnectionPool.State {
     /// Hands free capacity to waiters, oldest first.
     fileprivate mutating func serveWaiters(limit: Int) -> [(RedisConnectionPool.Waiter, RedisConnectionPool.Lease?)] {
         var served: [(RedisConnectionPool.Waiter, RedisConnectionPool.Lease?)] = []
-        while !self.waiters.isEmpty, let lease = self.leastBusy(limit: limit) {
-            let waiter = self.waiters.removeFirst()
+        while !self.waiters.isEmpty, let lease = self.leastBusy(limit: limit), let waiter = self.waiters.popFirst() {
             self.slots[lease.index].inFlight += 1
             served.append((waiter, lease))
         }
@@ -307,8 +349,6 @@ extension RedisConnectionPool.State {
     }
 
     fileprivate mutating func takeWaiters() -> [RedisConnectionPool.Waiter] {
-        let taken = Array(self.waiters)
         self.waiters.removeAll()
-        return taken
     }
 }

@@ -224,32 +224,33 @@ public final class RedisSubscriber: Service, Sendable {
             for (key, confirmation) in zip(keys, confirmations) { state.confirmations[key] = confirmation }
             return (keys, confirmations)
         }
-        var refused: [Key: any Error] = [:]
+        var refused: [Key: (error: any Error, confirmation: EventLoopFuture<Void>)] = [:]
         for (key, confirmation) in zip(keys, confirmations) {
             do {
                 try await confirmation.get()
             } catch let error as RedisClientError where error.code == .errorReply {
-                refused[key] = error
+                refused[key] = (error, confirmation)
             }
         }
         let (waiters, ended) = self.state.withLock { state -> ([(EventLoopPromise<Void>, (any Error)?)], [Entry]) in
             var ended: [Entry] = []
-            for key in refused.keys {
+            for (key, refusal) in refused where state.confirmations[key] === refusal.confirmation {
+                // Still the refused subscription (its subscribers did not leave and come back meanwhile).
                 for id in state.routes.removeValue(forKey: key) ?? [] {
                     if let entry = state.entries[id] { ended.append(entry) }
                 }
                 state.confirmations.removeValue(forKey: key)
             }
             let waiters = state.readyWaiters.map { id, promise in
-                (promise, state.entries[id]?.keys.lazy.compactMap { refused[$0] }.first)
+                (promise, state.entries[id]?.keys.lazy.compactMap { refused[$0]?.error }.first)
             }
             state.readyWaiters = [:]
             return (waiters, ended)
         }
-        for (key, error) in refused {
+        for (key, refusal) in refused {
             self.logger.warning(
                 "redis refused a subscription; its subscribers end",
-                metadata: ["redis.channel": "\(key.name)", "error": "\(error)"])
+                metadata: ["redis.channel": "\(key.name)", "error": "\(refusal.error)"])
         }
         for entry in ended {
             entry.gapSignal?.set(.disconnected)

@@ -1,0 +1,107 @@
+import Foundation
+import NotifyAPI
+import NotifyCore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A stream reader over a plain socket with a tiny receive buffer that reads only when told: a client too slow for
+/// its events, as the server sees one.
+final class StalledStreamClient: Sendable {
+    private let fd: Int32
+
+    init(port: Int, path: String, token: String, lastEventID: String) throws {
+        self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard self.fd >= 0 else { throw TestFailure("socket failed") }
+        var size: Int32 = 4_096
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // Reading ends after 5 s of silence, so a server that never ends the stream fails the test, not hangs it.
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw TestFailure("connect failed") }
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            + "Last-Event-ID: \(lastEventID)\r\n\r\n"
+        _ = request.withCString { send(self.fd, $0, strlen($0), 0) }
+    }
+
+    /// Reads until the server closes the stream or stays silent for 5 s (blocking, off the cooperative pool);
+    /// returns everything read.
+    func readToEnd() async -> String {
+        let fd = self.fd
+        return await Task.detached {
+            var data = Data()
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                data.append(contentsOf: buffer[0..<count])
+            }
+            return String(decoding: data, as: UTF8.self)
+        }.value
+    }
+
+    deinit { close(self.fd) }
+}
+
+@Suite("A slow SSE client", .timeLimit(.minutes(3)))
+struct SlowStreamTests {
+    @Test("a client too slow for its events gets overflow, others are unaffected, and its resume loses nothing")
+    func slowClientOverflows() async throws {
+        // An inbox long enough to keep every event of the test (a shorter one would rightly report some lost).
+        try await withAPIServer(
+            api: APIConfiguration(streamBufferEvents: 4), ingest: IngestConfiguration(inboxMaxLength: 10_000)
+        ) { api in
+            let token = try await api.token(for: "alice")
+            let port = try #require(URL(string: api.baseURL)?.port)
+            let fast = try await SSEStream.open(api, token: token)
+            var fastEvents = fast.events.makeAsyncIterator()
+            _ = try await fast.waitUntilReady(&fastEvents)
+            // The stalled client resumes after a first event: whenever its stream goes live on the server, it
+            // owes the client every event after that one.
+            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let firstID = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            _ = try await fastEvents.nextNotification()
+            let slow = try StalledStreamClient(port: port, path: "/v1/stream", token: token, lastEventID: firstID)
+            let padding = String(repeating: "x", count: 3_900)
+            var sent: [String] = []
+            for index in 0..<2_000 {
+                let result = try await api.notify(
+                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index),"p":"\#(padding)"},"push":null}"#
+                )
+                sent.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                let event = try #require(try await fastEvents.nextNotification())
+                #expect(event.id == sent.last, "the fast client gets every event, in order")
+            }
+            fast.close()
+
+            let seen = await slow.readToEnd()
+            #expect(seen.contains("event: overflow"), "the stalled client is told it fell behind")
+            // "\r\n" (the chunked framing) is one Character in Swift: make every line end in "\n" first.
+            let lines = seen.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n")
+            let received = lines.compactMap { line -> String? in
+                line.hasPrefix("id: ") ? String(line.dropFirst(4)) : nil
+            }
+            #expect(received.count < sent.count && received == Array(sent.prefix(received.count)))
+
+            // It resumes from the last id it got and misses nothing.
+            let resumed = try await SSEStream.open(api, token: token, lastEventID: received.last)
+            var resumedEvents = resumed.events.makeAsyncIterator()
+            let rest = try await resumed.waitUntilReady(&resumedEvents).compactMap(\.id)
+            #expect(received + rest == sent)
+            resumed.close()
+        }
+    }
+}
