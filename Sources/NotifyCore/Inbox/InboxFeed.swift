@@ -46,17 +46,20 @@ public struct InboxFeed: Sendable {
         // A fresh start resumes after the newest event now, read before subscribing: an event ingested between
         // the read and the subscription is then replayed, not lost.
         var last = resumeAfter
-        if let resumeAfter {
-            let check = try await self.inbox.lostEvents(of: userID, after: resumeAfter)
-            if check.lost { try await onLost(check.oldestKept) }
-        } else {
-            last = try await self.inbox.lastEventID(of: userID)
-        }
+        if resumeAfter == nil { last = try await self.inbox.lastEventID(of: userID) }
         var ready = false
+        var checkLost = resumeAfter != nil
         while true {
             try Task.checkCancellation()
             let subscription = try await self.hub.listen(to: userID)
             defer { subscription.unsubscribe() }
+            // Before each replay from a known id (a resume, or again after a dropped pub/sub connection): events
+            // trimmed since then are reported, not skipped silently.
+            if checkLost, let last {
+                let check = try await self.inbox.lostEvents(of: userID, after: last)
+                if check.lost { try await onLost(check.oldestKept) }
+            }
+            checkLost = true
             try await self.replay(userID: userID, after: &last, deliver: deliver)
             if !ready {
                 ready = true
