@@ -211,6 +211,20 @@ struct PoolTests {
         }
     }
 
+    @Test("a server at maxclients (accepts, answers an error, closes) is a failed connect, not an error reply")
+    func serverAtMaxClients() async throws {
+        try await withRedisServer(arguments: ["--maxclients", "1"]) { server in
+            let holder = makeClient(for: server)
+            try await holder.send("PING")
+            let refused = makeClient(for: server) { $0.acquireTimeoutMs = 500 }
+            let error = await #expect(throws: RedisClientError.self) { try await refused.send("PING") }
+            #expect(error?.code == .connectionFailed)
+            #expect(error?.message.contains("max number of clients") == true)
+            await refused.shutdown()
+            await holder.shutdown()
+        }
+    }
+
     @Test("a command sent on a connection already closed fails as not sent instead of hanging")
     func sendOnClosedConnection() async throws {
         try await withRedisClient { client, _ in

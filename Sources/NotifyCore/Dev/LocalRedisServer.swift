@@ -130,9 +130,18 @@ public final class LocalRedisServer: Sendable {
             configuration: RedisClientConfiguration(
                 url: self.url, maxConnections: 1, acquireTimeoutMs: 200, connectTimeoutMs: 200),
             logger: logger)
-        let reply = try? await client.withConnection { try await $0.sendRaw(RedisCommand("INFO", "server")) }
+        let reply: RedisValue
+        do {
+            reply = try await client.withConnection { try await $0.sendRaw(RedisCommand("INFO", "server")) }
+        } catch let error as RedisClientError where error.message.contains("handshake refused") {
+            // It answered the handshake's PING with an error (NOAUTH: the default user is off): it is up.
+            await client.shutdown()
+            return true
+        } catch {
+            await client.shutdown()
+            return false
+        }
         await client.shutdown()
-        guard let reply else { return false }
         guard let info = reply.string, reply.errorMessage == nil else { return true }
         return info.split(whereSeparator: \.isNewline).contains { $0 == "process_id:\(pid)" }
     }

@@ -63,8 +63,10 @@ public final class RedisConnection: Sendable {
             .flatMap { channel in
                 let connection = RedisConnection(channel: channel, maxOutboxBytes: configuration.maxOutboxBytes)
                 writable.set { connection.scheduleDrain() }
+                // Never empty (it ends with PING): a connection only counts as made once Redis answered on it. A
+                // server at maxclients accepts, writes an error and closes; that must count as a failed connect
+                // (and back off), not as a success that resets the backoff.
                 let handshake = Self.handshake(for: configuration)
-                guard !handshake.isEmpty else { return channel.eventLoop.makeSucceededFuture(connection) }
                 return connection.sendFuture(batch: handshake).flatMapThrowing { replies in
                     for reply in replies {
                         if case .error(let message) = reply {
@@ -96,6 +98,7 @@ public final class RedisConnection: Sendable {
         if let name = configuration.clientName {
             commands.append(RedisCommand("CLIENT", "SETNAME", .string(name)))
         }
+        commands.append(RedisCommand("PING"))
         return commands
     }
 

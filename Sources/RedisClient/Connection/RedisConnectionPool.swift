@@ -118,7 +118,10 @@ final class RedisConnectionPool: Sendable {
             do {
                 defer { self.release(index) }
                 return try await body(connection)
-            } catch let error as RedisClientError where error == .notSent && attempt < 2 {
+            } catch let error as RedisClientError
+                where (error == .notSent || error.code == .outboxFull) && attempt < 2
+            {
+                // Provably not sent: another connection may take it (a full outbox is that connection's alone).
                 attempt += 1
             }
         }
