@@ -110,7 +110,10 @@ let package = Package(
         ),
         .target(
             name: "PushWorker",
-            dependencies: ["DelayQueue", "NotifyCore", "RedisClient"],
+            dependencies: [
+                "DelayQueue", "NotifyCore", "RedisClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -214,6 +217,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PushWorkerTests",
+            dependencies: [
+                "PushWorker",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
