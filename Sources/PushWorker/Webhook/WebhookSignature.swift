@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+
+/// Standard Webhooks signing (standardwebhooks.com): `webhook-signature: v1,<base64 HMAC-SHA256 of
+/// "<id>.<timestamp>.<body>">` with a `whsec_<base64>` secret, so receivers can use any existing verifier library.
+public struct WebhookSecret: Sendable, Hashable {
+    /// The raw key bytes (24 to 64).
+    public let key: [UInt8]
+
+    /// Parses `whsec_<base64>` (the prefix is optional, as the libraries accept it).
+    public init(_ text: String) throws(WebhookSignatureError) {
+        let encoded = text.hasPrefix("whsec_") ? String(text.dropFirst(6)) : text
+        guard let key = Data(base64Encoded: encoded), (24...64).contains(key.count) else {
+            throw .invalidSecret
+        }
+        self.key = Array(key)
+    }
+
+    private init(key: [UInt8]) {
+        self.key = key
+    }
+
+    /// A new random 32-byte secret.
+    public static func generate() -> WebhookSecret {
+        WebhookSecret(key: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
+    }
+
+    /// `whsec_<base64>`, the form the backend stores and receivers configure.
+    public var text: String { "whsec_" + Data(self.key).base64EncodedString() }
+}
+
+public enum WebhookSignature {
+    /// How far a timestamp may be from the receiver's clock (the convention's default).
+    public static let toleranceSeconds: Int64 = 300
+
+    /// The `webhook-signature` value for a message.
+    public static func sign(id: String, timestamp: Int64, body: [UInt8], secret: WebhookSecret) -> String {
+        "v1," + Data(Self.mac(id: id, timestamp: timestamp, body: body, secret: secret)).base64EncodedString()
+    }
+
+    /// What a receiver checks: the timestamp is within the tolerance of `now`, and one of the space-separated
+    /// `v1,` signatures matches (compared in constant time).
+    public static func verify(
+        id: String, timestamp: Int64, signatures: String, body: [UInt8], secret: WebhookSecret, now: Int64
+    ) throws(WebhookSignatureError) {
+        guard abs(now - timestamp) <= Self.toleranceSeconds else { throw .timestampOutOfTolerance }
+        let expected = Self.mac(id: id, timestamp: timestamp, body: body, secret: secret)
+        for candidate in signatures.split(separator: " ") where candidate.hasPrefix("v1,") {
+            if let given = Data(base64Encoded: String(candidate.dropFirst(3))),
+                Self.constantTimeEquals(Array(given), expected)
+            {
+                return
+            }
+        }
+        throw .noMatchingSignature
+    }
+
+    private static func mac(id: String, timestamp: Int64, body: [UInt8], secret: WebhookSecret) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: secret.key))
+        hmac.update(data: Array("\(id).\(timestamp).".utf8))
+        hmac.update(data: body)
+        return Array(hmac.finalize())
+    }
+
+    private static func constantTimeEquals(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
+    }
+}
+
+public enum WebhookSignatureError: Error, Sendable, Hashable {
+    case invalidSecret
+    case timestampOutOfTolerance
+    case noMatchingSignature
+}
