@@ -113,6 +113,7 @@ let package = Package(
             dependencies: [
                 "DelayQueue", "NotifyCore", "RedisClient",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -225,6 +226,7 @@ let package = Package(
             dependencies: [
                 "PushWorker",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),
