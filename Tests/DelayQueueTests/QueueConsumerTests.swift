@@ -173,11 +173,14 @@ struct QueueConsumerTests {
         }
     }
 
-    /// Waits for a condition that has no event to await (ownership, counts), polling briefly, up to 10 s.
-    static func waitUntil(_ condition: () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+    /// Waits for a condition that has no event to await (ownership, counts), polling briefly, up to 30 s (a
+    /// deadline for failures only: a loaded machine running the whole suite in parallel needed more than 10 s).
+    static func waitUntil(
+        _ what: String = #function, line: Int = #line, _ condition: () async -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
         while !(await condition()) {
-            guard ContinuousClock.now < deadline else { throw HandlerLog.TimedOut(expected: -1) }
+            guard ContinuousClock.now < deadline else { throw WaitTimedOut(what: "\(what) line \(line)") }
             try await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -291,4 +294,9 @@ struct QueueConsumerTests {
             #expect(counters["claimed"] == 1 && counters["acked"] == 1 && counters["expiredLeases"] == nil)
         }
     }
+}
+
+struct WaitTimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting (\(self.what))" }
 }
