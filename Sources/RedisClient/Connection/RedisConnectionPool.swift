@@ -42,9 +42,14 @@ final class RedisConnectionPool: Sendable {
             }
         }
 
-        /// Takes waiter `id` out; `false` when it was not waiting (handed a slot, or woken).
-        mutating func leave(_ id: Int) -> Bool {
-            self.promises.removeValue(forKey: id) != nil
+        /// Takes waiter `id` out if it still waits with `promise`; `false` when it was handed a slot or woken.
+        /// The promise must match: a caller woken to decide again comes back under the same number with a new
+        /// promise, and a timer of its previous wait that fires late must not take the new one out of the line
+        /// (nothing would ever complete it).
+        mutating func leave(_ id: Int, promise: EventLoopPromise<Lease?>) -> Bool {
+            guard let waiting = self.promises[id], waiting.futureResult === promise.futureResult else { return false }
+            self.promises.removeValue(forKey: id)
+            return true
         }
 
         mutating func popFirst() -> Waiter? {
@@ -209,12 +214,12 @@ final class RedisConnectionPool: Sendable {
     /// takes the waiter out of the line under the lock.
     private func wait(id: Int, promise: EventLoopPromise<Lease?>, until wakeAt: NIODeadline) async throws -> Lease? {
         let timer = promise.futureResult.eventLoop.scheduleTask(deadline: wakeAt) {
-            if self.leaveLine(id) { promise.succeed(nil) }
+            if self.leaveLine(id, promise: promise) { promise.succeed(nil) }
         }
         let lease = try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
-            if self.leaveLine(id) { promise.succeed(nil) }
+            if self.leaveLine(id, promise: promise) { promise.succeed(nil) }
         }
         timer.cancel()
         if Task.isCancelled {
@@ -224,9 +229,9 @@ final class RedisConnectionPool: Sendable {
         return lease
     }
 
-    /// Takes waiter `id` out of the line; `false` when it was already taken (handed a slot, or woken).
-    private func leaveLine(_ id: Int) -> Bool {
-        self.state.withLock { $0.waiters.leave(id) }
+    /// Takes waiter `id` (waiting on `promise`) out of the line; `false` when it was already taken.
+    private func leaveLine(_ id: Int, promise: EventLoopPromise<Lease?>) -> Bool {
+        self.state.withLock { $0.waiters.leave(id, promise: promise) }
     }
 
     /// Hands the freed slot to the oldest waiter, or frees it.
