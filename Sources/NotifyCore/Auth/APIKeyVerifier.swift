@@ -57,8 +57,9 @@ public struct APIKeyVerifier: Sendable {
         return (key, "\(name):\(digest)")
     }
 
-    /// Compares two byte arrays of equal length without stopping at the first difference.
-    static func constantTimeEquals(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+    /// Compares two byte arrays of equal length without stopping at the first difference (also used for webhook
+    /// signatures).
+    public static func constantTimeEquals(_ left: [UInt8], _ right: [UInt8]) -> Bool {
         guard left.count == right.count else { return false }
         var difference: UInt8 = 0
         for index in left.indices {

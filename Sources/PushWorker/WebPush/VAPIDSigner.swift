@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import NotifyCore
 
 /// RFC 8292 VAPID: identifies this server to Web Push services with an ES256 JWT in
 /// `Authorization: vapid t=<JWT>, k=<base64url public key>`.
@@ -35,7 +36,7 @@ public actor VAPIDSigner {
             throw VAPIDError("the VAPID key is not a P-256 key: \(error)")
         }
         self.keys = keys
-        self.publicKey = Self.base64URL(Array(privateKey.publicKey.x963Representation))
+        self.publicKey = Base64URL.encode(privateKey.publicKey.x963Representation)
         self.subject = subject
         self.now = now
     }
@@ -68,11 +69,6 @@ public actor VAPIDSigner {
         let defaultPort = scheme == "https" ? 443 : scheme == "http" ? 80 : nil
         if let port = url.port, port != defaultPort { return "\(scheme)://\(host):\(port)" }
         return "\(scheme)://\(host)"
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NotifyCore
 
 /// Standard Webhooks signing (standardwebhooks.com): `webhook-signature: v1,<base64 HMAC-SHA256 of
 /// "<id>.<timestamp>.<body>">` with a `whsec_<base64>` secret, so receivers can use any existing verifier library.
@@ -47,7 +48,7 @@ public enum WebhookSignature {
         let expected = Self.mac(id: id, timestamp: timestamp, body: body, secret: secret)
         for candidate in signatures.split(separator: " ") where candidate.hasPrefix("v1,") {
             if let given = Data(base64Encoded: String(candidate.dropFirst(3))),
-                Self.constantTimeEquals(Array(given), expected)
+                APIKeyVerifier.constantTimeEquals(Array(given), expected)
             {
                 return
             }
@@ -60,13 +61,6 @@ public enum WebhookSignature {
         hmac.update(data: Array("\(id).\(timestamp).".utf8))
         hmac.update(data: body)
         return Array(hmac.finalize())
-    }
-
-    private static func constantTimeEquals(_ left: [UInt8], _ right: [UInt8]) -> Bool {
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
-        return difference == 0
     }
 }
 
