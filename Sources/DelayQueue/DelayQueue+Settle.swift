@@ -16,6 +16,9 @@ public enum SettleAction: Sendable, Hashable {
     case deadLetter(error: String)
     /// Not started (graceful stop): due again at once, the attempt does not count.
     case release
+    /// Not started on purpose (quiet hours, a gateway's open circuit breaker): due again after the delay (at
+    /// most ``DelayQueueConfiguration/maxDelayMs``), the attempt does not count, and an ack still cancels it.
+    case deferral(afterMs: Int)
     /// Still working: extend the lease by the configured lease time.
     case extendLease
 
@@ -26,6 +29,7 @@ public enum SettleAction: Sendable, Hashable {
         case .retry(let afterMs, let error): ("retry", afterMs, String(error.prefix(1_000)))
         case .deadLetter(let error): ("dead", 0, String(error.prefix(1_000)))
         case .release: ("release", 0, "")
+        case .deferral(let afterMs): ("release", afterMs, "")
         case .extendLease: ("extend", 0, "")
         }
     }
@@ -55,7 +59,10 @@ extension DelayQueue {
                 if case .extendLease = action { milliseconds = self.configuration.leaseMs }
                 // A gateway's Retry-After is honoured up to the longest delay the queue takes at all; the script
                 // keeps the job's guards alive past the wait.
-                if case .retry = action { milliseconds = min(max(0, milliseconds), self.configuration.maxDelayMs) }
+                switch action {
+                case .retry, .deferral: milliseconds = min(max(0, milliseconds), self.configuration.maxDelayMs)
+                default: break
+                }
                 keys += self.guardKeys(of: job.id, shard: group.shard)
                 arguments += [
                     .string(job.id.description), .string(job.leaseToken), .string(name), .integer(milliseconds),

@@ -14,7 +14,7 @@ public struct DelayQueue: Sendable {
     /// Where the notification records live: a job's record guards it (a retract finds the job through it), so
     /// the queue keeps it alive while the job may still be sent. Same hash tag as the job's shard.
     public let userKeys: UserKeys
-    let client: RedisClient
+    public let client: RedisClient
     let clock: QueueClock
     let scripts = QueueScripts.shared
 

@@ -278,6 +278,7 @@ public final class QueueConsumer: Service, Sendable {
                     .retry(
                         afterMs: afterMs ?? self.queue.configuration.retryDelayMs(attempt: job.attempt), error: error)
                 case .deadLetter(let error): .deadLetter(error: error)
+                case .deferred(let afterMs): .deferral(afterMs: afterMs)
                 }
             _ = try await self.settler.settle(job, action)
             self.handled.increment()

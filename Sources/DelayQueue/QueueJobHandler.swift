@@ -9,6 +9,9 @@ public enum JobResult: Sendable, Hashable {
     case retry(afterMs: Int?, error: String)
     /// Can never succeed: make it a dead letter at once.
     case deadLetter(error: String)
+    /// Not attempted on purpose (quiet hours, a gateway held back): due again after `afterMs`, without using up
+    /// an attempt; an ack meanwhile still cancels it.
+    case deferred(afterMs: Int)
 }
 
 /// What a handler may ask the queue while it works on a job.

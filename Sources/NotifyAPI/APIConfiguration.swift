@@ -13,11 +13,15 @@ public struct APIConfiguration: Sendable {
     public var maxPageSize: Int
     /// Most ids in one `POST /v1/ack`.
     public var maxAckIDs: Int
+    /// Where devices may point (Web Push endpoints, webhooks): registration refuses what the push workers would
+    /// refuse to send to. The assembly sets it from `push.allowLoopback`, the workers' own setting.
+    public var egress: EgressPolicy
 
     public init(
         maxBodyBytes: Int = 2 << 20, heartbeatMs: Int = 15_000, streamBufferEvents: Int = 512,
-        maxPageSize: Int = 200, maxAckIDs: Int = 1_000
+        maxPageSize: Int = 200, maxAckIDs: Int = 1_000, egress: EgressPolicy = EgressPolicy()
     ) {
+        self.egress = egress
         self.maxBodyBytes = maxBodyBytes
         self.heartbeatMs = heartbeatMs
         self.streamBufferEvents = streamBufferEvents

@@ -60,7 +60,7 @@ public struct APIServer: Sendable {
             .register(on: router.group("v1/inbox").add(middleware: user))
         AckRoutes(queue: self.queue, maxIDs: limits.maxAckIDs, maxBodyBytes: 64 * 1024)
             .register(on: router.group("v1/ack").add(middleware: user))
-        let devices = DeviceRoutes(store: self.devices)
+        let devices = DeviceRoutes(store: self.devices, egress: self.configuration.egress)
         let preferences = PreferenceRoutes(store: self.preferences, maxDelayMs: self.queue.configuration.maxDelayMs)
         devices.register(on: router.group("v1/devices").add(middleware: user))
         preferences.register(on: router.group("v1/preferences").add(middleware: user))

@@ -55,7 +55,9 @@ struct APIAssembly {
             }
         }
         let keys = UserKeys(shards: queue.shards)
-        let apiConfiguration = try APIConfiguration(config: config.scoped(to: "api"))
+        var apiConfiguration = try APIConfiguration(config: config.scoped(to: "api"))
+        // Registration refuses device URLs the workers would refuse: the same setting as theirs.
+        apiConfiguration.egress = EgressPolicy(allowLoopback: config.bool(forKey: "push.allowLoopback", default: dev))
         let subscriber = RedisSubscriber(configuration: redisConfiguration, logger: logger)
         let inbox = Inbox(client: redis, keys: keys)
         let hub = LiveHub(subscriber: subscriber, keys: keys, bufferLimit: apiConfiguration.streamBufferEvents)

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import NotifyAPI
 import NotifyCore
+import PushWorker
 import RedisClient
 import ServiceLifecycle
 import Synchronization
@@ -16,10 +17,13 @@ struct APIProcess {
     let router: Router<APIRequestContext>
     let ops: OpsRoutes
     let trimmer: QueueTrimmer
+    /// The push worker `notify dev` runs beside the API.
+    let worker: PushWorkerService?
     let setup: ProcessSetup
 
     static func prepare(
-        setup: ProcessSetup, provision: RedisProvision, dev: Bool, userTokens: UserTokenConfiguration? = nil
+        setup: ProcessSetup, provision: RedisProvision, dev: Bool, userTokens: UserTokenConfiguration? = nil,
+        withWorker: Bool = false
     ) async throws -> APIProcess {
         let logger = setup.logger
         let redis = RedisClient(configuration: provision.configuration, logger: logger)
@@ -32,6 +36,13 @@ struct APIProcess {
             logger: logger, dev: dev, userTokens: userTokens)
         let router = assembly.server.makeRouter()
         let subscriber = assembly.subscriber
+        let worker =
+            withWorker
+            ? try await PushWorkerService.make(
+                queue: queue, subscriber: subscriber,
+                configuration: PushWorkerConfiguration(config: setup.config.scoped(to: "push"), dev: dev),
+                logger: logger)
+            : nil
         let ops = OpsRoutes(registry: setup.registry) {
             ReadinessReport(checks: [
                 await ReadinessReport.redis(redis), await ReadinessReport.delayQueue(queue),
@@ -40,7 +51,7 @@ struct APIProcess {
         }
         return APIProcess(
             redis: redis, assembly: assembly, router: router, ops: ops,
-            trimmer: QueueTrimmer(queue: queue, logger: logger), setup: setup)
+            trimmer: QueueTrimmer(queue: queue, logger: logger), worker: worker, setup: setup)
     }
 
     /// The services in dependency order (Redis first, the HTTP servers last), so a graceful shutdown stops taking
@@ -54,6 +65,7 @@ struct APIProcess {
         let bases = ListeningURLs(onBoth: onListening)
         let listening = { @Sendable (api: String?, ops: String?) in bases.set(api: api, ops: ops) }
         var services: [any Service] = [self.redis, self.assembly.subscriber, self.trimmer]
+        if let worker = self.worker { services.append(worker) }
         if let opsPort = http.opsPort {
             let router = Router()
             self.ops.register(on: router)
@@ -87,15 +99,18 @@ struct APIProcess {
     /// Runs until SIGTERM or SIGINT; `banner` gets the base URL and any development credentials, and returns what
     /// to print once listening.
     static func run(
-        setup: ProcessSetup, provision: RedisProvision, dev: Bool,
-        banner: @escaping @Sendable (_ api: String, _ ops: String, APIAssembly.DevCredentials?) -> String
+        setup: ProcessSetup, provision: RedisProvision, dev: Bool, withWorker: Bool = false,
+        banner:
+            @escaping @Sendable (_ api: String, _ ops: String, APIAssembly.DevCredentials?, PushWorkerService?) ->
+            String
     ) async throws {
-        let process = try await Self.prepare(setup: setup, provision: provision, dev: dev)
+        let process = try await Self.prepare(setup: setup, provision: provision, dev: dev, withWorker: withWorker)
         let credentials = process.assembly.devCredentials
+        let worker = process.worker
         let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
         try await process.serviceGroup(http: http, signals: [.sigterm, .sigint]) { api, ops in
             // Unbuffered, so the URLs show at once even when stdout is a pipe.
-            FileHandle.standardOutput.write(Data(banner(api, ops, credentials).utf8))
+            FileHandle.standardOutput.write(Data(banner(api, ops, credentials, worker).utf8))
         }.run()
     }
 }

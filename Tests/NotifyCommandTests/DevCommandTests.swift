@@ -174,7 +174,7 @@ struct DevCommandTests {
 
     @Test("parts that are not built yet say so and exit with status 2")
     func pendingParts() async throws {
-        let (status, output) = try NotifyBinary.run(["worker"])
+        let (status, output) = try NotifyBinary.run(["plexer"])
         #expect(status == 2)
         #expect(output.contains("not available yet"))
     }

@@ -1,5 +1,5 @@
 import Foundation
-import PushWorker
+import NotifyCore
 import Testing
 
 @Suite("Egress policy", .timeLimit(.minutes(1)))

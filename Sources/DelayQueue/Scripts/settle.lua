@@ -1,7 +1,8 @@
 -- Settles claimed jobs of ONE shard for the holders of their lease tokens.
 -- KEYS[8...]: per job, in job order, its user's pending set and its notification's record (both guard the job).
 -- ARGV: now, max attempts, done retention ms, guard ms, then per job: id, token,
---       action ('ack' | 'drop' | 'retry' | 'dead' | 'release' | 'extend'), delay or lease ms, error text.
+--       action ('ack' | 'drop' | 'retry' | 'dead' | 'release' | 'extend'), delay (retry, release) or lease ms
+--       (extend), error text.
 -- Returns per job its outcome; 'stale' when the token is not the job's current one (the lease expired and
 -- someone else holds it).
 -- A job that ends here (sent, or dropped because it was cancelled) leaves its user's pending set in this step; a
@@ -42,7 +43,7 @@ local function settle(id, token, action, ms, reason, pending, record)
         redis.call('ZREM', K_LEASE, id)
         redis.call('HDEL', K_JOB, id .. '|t')
         redis.call('HINCRBY', K_JOB, id .. '|a', -1)
-        redis.call('ZADD', K_DUE, now, id)
+        redis.call('ZADD', K_DUE, now + ms, id)
         count('released')
         return 'released'
     end

@@ -6,22 +6,37 @@ import NotifyCore
 /// backends under `/v1/users/{user}/devices`).
 struct DeviceRoutes {
     let store: DeviceStore
+    let egress: EgressPolicy
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.get { _, context -> Response in
             let user = try context.subjectUserID()
-            return try JSONBody.response(try await self.store.list(userID: user))
+            return try JSONBody.response(try await self.store.list(userID: user).mapValues(\.redacted))
         }
         group.put(":id") { request, context -> Response in
             let user = try context.subjectUserID()
             let id = try Self.deviceID(context)
-            let device = try await JSONBody.decode(Device.self, from: request, limit: 16 * 1024)
-            if let (field, reason) = device.problem() {
+            var device = try await JSONBody.decode(Device.self, from: request, limit: 16 * 1024)
+            if let (field, reason) = device.problem(egress: self.egress) {
                 throw Problem.invalidRequest("\(field) \(reason)", fields: [field])
             }
+            // A webhook keeps its secret when registered again without one (apps re-register on every start);
+            // a new one is generated and shown once in this response. The backend rotates it by sending one.
+            var shown = device.secret != nil
+            if device.platform == .webhook, device.secret == nil {
+                if let old = try await self.store.get(userID: user, deviceID: id), old.platform == .webhook,
+                    let secret = old.secret
+                {
+                    device.secret = secret
+                } else {
+                    device.secret = WebhookSecret.generate().text
+                    shown = true
+                }
+            }
+            let answer = shown ? device : device.redacted
             switch try await self.store.put(userID: user, deviceID: id, device: device) {
-            case .created: return try JSONBody.response(device, status: .created)
-            case .updated: return try JSONBody.response(device)
+            case .created: return try JSONBody.response(answer, status: .created)
+            case .updated: return try JSONBody.response(answer)
             case .limitReached:
                 throw Problem.conflict(
                     "at most \(self.store.maxDevices) devices per user; delete one (DELETE /v1/devices/{id}) first")

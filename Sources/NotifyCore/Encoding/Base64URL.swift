@@ -14,3 +14,12 @@ public enum Base64URL {
         return self.encode((0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }
+
+extension Base64URL {
+    /// Decodes base64url with or without padding (plain base64's `+` and `/` are accepted too); `nil` if invalid.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        standard += String(repeating: "=", count: (4 - standard.count % 4) % 4)
+        return Data(base64Encoded: standard).map(Array.init)
+    }
+}

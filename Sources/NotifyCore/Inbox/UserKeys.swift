@@ -21,6 +21,12 @@ public struct UserKeys: Sendable {
     /// The user's devices hash (device id -> JSON).
     public func devices(_ userID: String) -> String { self.key("dev", userID) }
 
+    /// The devices a push job was already delivered to (a set of device ids), so a retry or a replay sends only
+    /// to the devices that did not get it yet.
+    public func sentDevices(notificationID: String, userID: String) -> String {
+        "\(self.prefix):{\(self.shards.shard(of: userID))}:sent:\(notificationID)/\(userID)"
+    }
+
     /// The pub/sub channel on which the user's new events are published.
     public func liveChannel(_ userID: String) -> String { self.key("live", userID) }
 

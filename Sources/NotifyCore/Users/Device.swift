@@ -32,15 +32,18 @@ public struct Device: Codable, Sendable, Hashable {
     public var environment: String?
     /// BCP 47 language tag for localized pushes.
     public var locale: String?
+    /// Webhook only: the Standard Webhooks signing secret (`whsec_…`). Set by the backend, or generated at
+    /// registration and returned once; listings leave it out (``redacted``).
+    public var secret: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case platform, token, subscription, url, locale, environment
+        case platform, token, subscription, url, locale, environment, secret
         case appID = "app_id"
     }
 
     public init(
         platform: Platform, token: String? = nil, subscription: WebPushSubscription? = nil, url: String? = nil,
-        appID: String? = nil, environment: String? = nil, locale: String? = nil
+        appID: String? = nil, environment: String? = nil, locale: String? = nil, secret: String? = nil
     ) {
         self.platform = platform
         self.token = token
@@ -49,6 +52,7 @@ public struct Device: Codable, Sendable, Hashable {
         self.appID = appID
         self.environment = environment
         self.locale = locale
+        self.secret = secret
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,10 +65,28 @@ public struct Device: Codable, Sendable, Hashable {
         self.appID = try container.decodeIfPresent(String.self, forKey: .appID)
         self.environment = try container.decodeIfPresent(String.self, forKey: .environment)
         self.locale = try container.decodeIfPresent(String.self, forKey: .locale)
+        self.secret = try container.decodeIfPresent(String.self, forKey: .secret)
     }
 
-    /// Checks the fields the platform needs; returns what is wrong (field, reason) or `nil`.
-    public func problem() -> (field: String, reason: String)? {
+    /// The device without its secret, as listings show it.
+    public var redacted: Device {
+        var device = self
+        device.secret = nil
+        return device
+    }
+
+    /// The URL pushes to this device go to, when the app supplied it (Web Push endpoint, webhook).
+    public var targetURL: String? {
+        switch self.platform {
+        case .webpush: self.subscription?.endpoint
+        case .webhook: self.url
+        case .apns, .fcm: nil
+        }
+    }
+
+    /// Checks the fields the platform needs, and that an app-supplied URL is one `egress` would send to; returns
+    /// what is wrong (field, reason) or `nil`. Host names are checked again, resolved, at every send.
+    public func problem(egress: EgressPolicy = EgressPolicy()) -> (field: String, reason: String)? {
         switch self.platform {
         case .apns:
             guard let token, (64...200).contains(token.count), token.allSatisfy(\.isHexDigit) else {
@@ -79,8 +101,8 @@ public struct Device: Codable, Sendable, Hashable {
             }
         case .webpush:
             guard let subscription else { return ("subscription", "a Web Push device needs its subscription") }
-            guard Self.isHTTPS(subscription.endpoint) else {
-                return ("subscription.endpoint", "must be an https URL")
+            if let reason = Self.egressProblem(subscription.endpoint, egress) {
+                return ("subscription.endpoint", reason)
             }
             guard Self.decodedLength(subscription.keys.p256dh) == 65 else {
                 return ("subscription.keys.p256dh", "must be a base64url P-256 public key (65 bytes)")
@@ -89,19 +111,27 @@ public struct Device: Codable, Sendable, Hashable {
                 return ("subscription.keys.auth", "must be a base64url 16-byte secret")
             }
         case .webhook:
-            guard let url, Self.isHTTPS(url) else { return ("url", "a webhook needs an https URL") }
+            guard let url else { return ("url", "a webhook needs an https URL") }
+            if let reason = Self.egressProblem(url, egress) { return ("url", reason) }
+            if let secret, (try? WebhookSecret(secret)) == nil {
+                return ("secret", WebhookSecretError().description)
+            }
         }
+        if self.platform != .webhook, self.secret != nil { return ("secret", "only webhook devices have a secret") }
         for (field, value, limit) in [("app_id", self.appID, 200), ("locale", self.locale, 35)] {
             if let value, value.isEmpty || value.utf8.count > limit { return (field, "must be 1-\(limit) bytes") }
         }
         return nil
     }
 
-    private static func isHTTPS(_ text: String) -> Bool {
-        guard text.utf8.count <= 2_048, let url = URL(string: text), url.scheme == "https", url.host != nil else {
-            return false
+    private static func egressProblem(_ text: String, _ egress: EgressPolicy) -> String? {
+        guard text.utf8.count <= 2_048, let url = URL(string: text) else { return "must be an https URL" }
+        do {
+            try egress.checkURL(url)
+            return nil
+        } catch {
+            return "is refused: \(error.description)"
         }
-        return true
     }
 
     private static func decodedLength(_ base64URL: String) -> Int? {

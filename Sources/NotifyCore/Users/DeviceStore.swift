@@ -53,20 +53,61 @@ public struct DeviceStore: Sendable {
 
     /// Every device of the user, by id.
     public func list(userID: String) async throws -> [String: Device] {
-        let reply = try await self.client.send("HGETALL", .string(self.keys.devices(userID)))
+        let entries = Self.entries(from: try await self.client.send("HGETALL", .string(self.keys.devices(userID))))
+        return Dictionary(entries.map { ($0.id, $0.device) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// One device, or `nil`.
+    public func get(userID: String, deviceID: String) async throws -> Device? {
+        let reply = try await self.client.send("HGET", .string(self.keys.devices(userID)), .string(deviceID))
+        return reply.string.flatMap { Self.decode($0) }
+    }
+
+    /// A device as stored, with the JSON it was stored as (so a removal can check it was not replaced since).
+    public struct Entry: Sendable, Hashable {
+        public var id: String
+        public var device: Device
+        public var json: String
+    }
+
+    /// The devices in an `HGETALL` reply of a devices hash; unreadable entries are skipped.
+    public static func entries(from reply: RedisValue) -> [Entry] {
         let fields = reply.array ?? []
-        var devices: [String: Device] = [:]
+        var entries: [Entry] = []
         var index = 0
         while index + 1 < fields.count {
-            if let id = fields[index].string, let json = fields[index + 1].string,
-                let device = try? JSONDecoder().decode(Device.self, from: Data(json.utf8))
-            {
-                devices[id] = device
+            if let id = fields[index].string, let json = fields[index + 1].string, let device = Self.decode(json) {
+                entries.append(Entry(id: id, device: device, json: json))
             }
             index += 2
         }
-        return devices
+        return entries
     }
+
+    /// Removes a device the gateway declared gone, unless it was registered again since (its JSON changed):
+    /// `true` when removed.
+    public func remove(userID: String, _ entry: Entry) async throws -> Bool {
+        let reply = try await self.client.eval(
+            Self.removeScript, keys: [.string(self.keys.devices(userID))],
+            arguments: [.string(entry.id), .string(entry.json)])
+        return reply.int == 1
+    }
+
+    private static func decode(_ json: String) -> Device? {
+        do {
+            return try JSONDecoder().decode(Device.self, from: Data(json.utf8))
+        } catch {
+            return nil  // written by an older or newer version in a shape this one cannot read: skipped
+        }
+    }
+
+    static let removeScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+            return redis.call('HDEL', KEYS[1], ARGV[1])
+        end
+        return 0
+        """)
 
     /// 1 = created, 0 = replaced, -1 = the user is at the limit.
     static let putScript = RedisScript(

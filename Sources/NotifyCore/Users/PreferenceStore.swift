@@ -21,7 +21,11 @@ public struct PreferenceStore: Sendable {
     }
 
     public func get(userID: String) async throws -> Preferences {
-        let reply = try await self.client.send("HGETALL", .string(self.keys.preferences(userID)))
+        Self.decode(try await self.client.send("HGETALL", .string(self.keys.preferences(userID))))
+    }
+
+    /// The preferences in an `HGETALL` reply of a preferences hash.
+    public static func decode(_ reply: RedisValue) -> Preferences {
         let values = reply.array ?? []
         var fields: [String: String] = [:]
         var index = 0

@@ -95,4 +95,30 @@ public struct Preferences: Codable, Sendable, Hashable {
         }
         return nil
     }
+
+    /// Whether a push of `type` in `room` is muted at `now` (the worker checks again at send time: a mute set
+    /// after scheduling drops the push).
+    public func mutes(type: String, room: String?, at now: Date) -> Bool {
+        func active(_ until: Date??) -> Bool {
+            guard case .some(let until) = until else { return false }
+            return until.map { $0 > now } ?? true
+        }
+        return active(room.flatMap { self.mutedRooms[$0] }) || active(self.mutedTypes[type])
+    }
+
+    /// When the quiet hours containing `now` end, or `nil` when `now` is outside them. The end is a wall-clock
+    /// time in the user's zone; one that a daylight-saving jump skips ends at the jump.
+    public func quietHoursEnd(after now: Date) -> Date? {
+        guard let quiet = self.quietHours, let start = Self.minutes(quiet.start), let end = Self.minutes(quiet.end),
+            start != end, let zone = TimeZone(identifier: quiet.timeZone)
+        else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.hour, .minute], from: now)
+        let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+        let inside = start < end ? (minute >= start && minute < end) : (minute >= start || minute < end)
+        guard inside else { return nil }
+        return calendar.nextDate(
+            after: now, matching: DateComponents(hour: end / 60, minute: end % 60), matchingPolicy: .nextTime)
+    }
 }

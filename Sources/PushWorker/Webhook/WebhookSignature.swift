@@ -3,33 +3,7 @@ import Foundation
 import NotifyCore
 
 /// Standard Webhooks signing (standardwebhooks.com): `webhook-signature: v1,<base64 HMAC-SHA256 of
-/// "<id>.<timestamp>.<body>">` with a `whsec_<base64>` secret, so receivers can use any existing verifier library.
-public struct WebhookSecret: Sendable, Hashable {
-    /// The raw key bytes (24 to 64).
-    public let key: [UInt8]
-
-    /// Parses `whsec_<base64>` (the prefix is optional, as the libraries accept it).
-    public init(_ text: String) throws(WebhookSignatureError) {
-        let encoded = text.hasPrefix("whsec_") ? String(text.dropFirst(6)) : text
-        guard let key = Data(base64Encoded: encoded), (24...64).contains(key.count) else {
-            throw .invalidSecret
-        }
-        self.key = Array(key)
-    }
-
-    private init(key: [UInt8]) {
-        self.key = key
-    }
-
-    /// A new random 32-byte secret.
-    public static func generate() -> WebhookSecret {
-        WebhookSecret(key: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
-    }
-
-    /// `whsec_<base64>`, the form the backend stores and receivers configure.
-    public var text: String { "whsec_" + Data(self.key).base64EncodedString() }
-}
-
+/// "<id>.<timestamp>.<body>">` with a ``WebhookSecret``, so receivers can use any existing verifier library.
 public enum WebhookSignature {
     /// How far a timestamp may be from the receiver's clock (the convention's default).
     public static let toleranceSeconds: Int64 = 300
@@ -65,7 +39,6 @@ public enum WebhookSignature {
 }
 
 public enum WebhookSignatureError: Error, Sendable, Hashable {
-    case invalidSecret
     case timestampOutOfTolerance
     case noMatchingSignature
 }

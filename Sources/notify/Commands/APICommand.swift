@@ -12,7 +12,7 @@ struct APICommand: AsyncParsableCommand {
         let provision = try await RedisProvision.resolve(
             config: setup.config, startLocalIfUnset: false, logger: setup.logger)
         defer { provision.stop() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: false) { base, ops, _ in
+        try await APIProcess.run(setup: setup, provision: provision, dev: false) { base, ops, _, _ in
             "notify api is listening on \(base)" + (ops == base ? "\n" : " (ops endpoints on \(ops))\n")
         }
     }

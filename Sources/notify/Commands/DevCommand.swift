@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NotifyAPI
 import NotifyCore
+import PushWorker
 import RedisClient
 import ServiceLifecycle
 import UnixSignals
@@ -31,13 +32,22 @@ struct DevCommand: AsyncParsableCommand {
             DevState.publish(redisURL: "\(redisURL)")
         }
         defer { DevState.clear() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: true) { base, ops, credentials in
+        try await APIProcess.run(setup: setup, provision: provision, dev: true, withWorker: true) {
+            base, ops, credentials, worker in
             var lines = [
                 "notify dev is running",
                 "  api:   \(base)/v1/notifications  \(base)/v1/stream  \(base)/v1/inbox  \(base)/v1/ack",
                 "  ops:   \(ops)/healthz  \(ops)/readyz  \(ops)/metrics",
                 "  redis: \(redisURL)",
             ]
+            if let worker {
+                lines.append("  push:  worker running (webhooks to this machine allowed: push.allowLoopback)")
+                if let key = worker.vapidPublicKey {
+                    lines.append(
+                        "         Web Push applicationServerKey (VAPID, made up for this run unless configured): \(key)"
+                    )
+                }
+            }
             if let credentials {
                 let folder = DevState.redisURLFile.deletingLastPathComponent().path
                 lines.append("  development credentials (made up for this run; also in \(folder)):")

@@ -6,12 +6,6 @@ private func notYet(_ part: String) throws -> Never {
     throw ExitCode(2)
 }
 
-struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run push workers.")
-    @OptionGroup var options: GlobalOptions
-    func run() async throws { try notYet("worker") }
-}
-
 struct PlexerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plexer", abstract: "Run the WebSocket multiplexer.")
     @OptionGroup var options: GlobalOptions

@@ -51,6 +51,9 @@ public struct EgressPolicy: Sendable, Hashable {
         try self.checkAddress(address)
     }
 
+    /// Whether `host` is an IP address rather than a name.
+    public static func isAddressLiteral(_ host: String) -> Bool { Self.parse(host) != nil }
+
     static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
@@ -102,5 +105,5 @@ public struct EgressPolicy: Sendable, Hashable {
 
 public struct EgressError: Error, Sendable, Hashable, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -1,2 +1,0 @@
-/// Placeholder of the PushWorker part; filled by its own issue.
-public enum PushWorkerModule {}
