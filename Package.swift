@@ -249,8 +249,11 @@ let package = Package(
         .testTarget(
             name: "PushWorkerTests",
             dependencies: [
+                "DelayQueue",
                 "NotifyCore",
                 "PushWorker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
