@@ -30,11 +30,14 @@ public struct DelayQueue: Sendable {
         self.userKeys = userKeys ?? UserKeys(shards: shards)
     }
 
-    /// The keys that guard a job: its user's pending set and its notification's record.
+    /// The keys that live as long as a job may be sent: its user's pending set and its notification's record
+    /// (they guard it: an ack or retract finds it through them), and the record of the devices it reached (a
+    /// retry or replay skips those), removed when the job ends.
     func guardKeys(of id: JobID, shard: Int) -> [RedisArgument] {
         [
             self.keys.pending(shard: shard, userID: id.userID),
             .string(self.userKeys.notificationRecord(id.notificationID, shard: shard)),
+            .string(self.userKeys.sentDevices(notificationID: id.notificationID, userID: id.userID)),
         ]
     }
 

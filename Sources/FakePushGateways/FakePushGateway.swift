@@ -50,16 +50,20 @@ public final class FakePushGateway: Sendable {
         public var authText: String { Base64URL.encode(self.auth) }
     }
 
-    private struct State {
+    struct State {
         var deliveries: [Delivery] = []
         var violations: [String] = []
         var scripts: [String: [Answer]] = [:]
         var subscribers: [String: Subscriber] = [:]
         var secrets: [String: WebhookSecret] = [:]
-        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [(id: UUID, count: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        var apns: APNsAccount?
+        var fcm: FCMAccount?
+        var accessTokens: Set<String> = []
+        var tokenGrants = 0
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
     public let logger: Logger
 
     public init(logger: Logger = Logger(label: "fake-gateway")) {
@@ -89,15 +93,30 @@ public final class FakePushGateway: Sendable {
 
     public func deliveries(to target: String) -> [Delivery] { self.deliveries.filter { $0.target == target } }
 
-    /// Waits until at least `count` requests were accepted in all.
-    public func waitForDeliveries(_ count: Int) async {
-        await withCheckedContinuation { continuation in
+    /// Waits until at least `count` requests were accepted in all; throws after `timeout`.
+    public func waitForDeliveries(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+        let id = UUID()
+        let arrived = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let done = self.state.withLock { state -> Bool in
                 if state.deliveries.count >= count { return true }
-                state.waiters.append((count, continuation))
+                state.waiters.append((id, count, continuation))
                 return false
             }
-            if done { continuation.resume() }
+            if done {
+                continuation.resume(returning: true)
+                return
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let waiter = self.state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                waiter?.resume(returning: false)
+            }
+        }
+        guard arrived else {
+            throw GatewayWaitTimeout(expected: count, deliveries: self.deliveries.count, violations: self.violations)
         }
     }
 
@@ -116,12 +135,13 @@ public final class FakePushGateway: Sendable {
                 return Response(status: .created)
             }
         }
+        self.addProviderRoutes(to: router)
         router.post("webhook/:target") { request, context -> Response in
             let target = try context.parameters.require("target")
             if let answer = await self.scripted(target) { return answer }
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
             if let violation = self.checkWebhook(request, body: body, target: target) {
-                return self.reject(violation, status: .unauthorized)
+                return self.reject(violation, status: .badRequest)
             }
             self.accept(Delivery(kind: "webhook", target: target, body: body, headers: Self.headers(request)))
             return Response(status: .noContent)
@@ -141,9 +161,9 @@ public final class FakePushGateway: Sendable {
             return .failure("Urgency \(urgency) is not one of RFC 8030's")
         }
         if let topic = headers[.init("topic")!],
-            topic.count > 32 || !topic.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            topic.count > 32 || !topic.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
         {
-            return .failure("Topic must be at most 32 base64url characters")
+            return .failure("Topic must be at most 32 characters of [A-Za-z0-9] (autopush's rule)")
         }
         guard let authorization = headers[.authorization], authorization.hasPrefix("vapid ") else {
             return .failure("Authorization: vapid t=..., k=... missing")
@@ -207,7 +227,7 @@ public final class FakePushGateway: Sendable {
 
     // MARK: Answers
 
-    private func scripted(_ target: String) async -> Response? {
+    func scripted(_ target: String) async -> Response? {
         let answer = self.state.withLock { state -> Answer? in
             guard var answers = state.scripts[target], !answers.isEmpty else { return nil }
             let next = answers.removeFirst()
@@ -229,27 +249,39 @@ public final class FakePushGateway: Sendable {
         }
     }
 
-    private func accept(_ delivery: Delivery) {
-        let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+    func accept(_ delivery: Delivery) {
+        let ready = self.state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.deliveries.append(delivery)
             let count = state.deliveries.count
             let ready = state.waiters.filter { $0.count <= count }.map(\.continuation)
             state.waiters.removeAll { $0.count <= count }
             return ready
         }
-        for continuation in ready { continuation.resume() }
+        for continuation in ready { continuation.resume(returning: true) }
     }
 
-    private func reject(_ violation: Violation, status: HTTPResponse.Status) -> Response {
+    func reject(_ violation: Violation, status: HTTPResponse.Status, body: String = "") -> Response {
         self.state.withLock { $0.violations.append(violation.description) }
         self.logger.warning("fake gateway refused a request", metadata: ["violation": "\(violation.description)"])
-        return Response(status: status)
+        var response = Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        if !body.isEmpty { response.headers[.contentType] = "application/json" }
+        return response
     }
 
-    private static func headers(_ request: Request) -> [String: String] {
+    static func headers(_ request: Request) -> [String: String] {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         return headers
+    }
+}
+
+/// Deliveries did not arrive in time.
+public struct GatewayWaitTimeout: Error, CustomStringConvertible {
+    public var expected: Int
+    public var deliveries: Int
+    public var violations: [String]
+    public var description: String {
+        "expected \(self.expected) deliveries, got \(self.deliveries); violations: \(self.violations)"
     }
 }
 

@@ -31,26 +31,41 @@ public final class PushWorkerService: Service, Sendable {
             timeout: .init(connect: .seconds(5), read: .milliseconds(Int64(configuration.requestTimeoutMs))))
         http.httpVersion = .automatic
         http.connectionPool = .init(idleTimeout: .seconds(300))
+        // HTTP/1.1 receivers get as many connections as the provider may have requests in flight (AHC's default
+        // is 8, and requests queued behind them would spend their timeout waiting).
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.maxInFlightPerProvider
+        // Credentials first: a bad key fails here, before any client exists that would need shutting down.
+        var apnsToken: APNsProviderToken?
+        if let apns = configuration.apns {
+            apnsToken = try await APNsProviderToken(p8: apns.keyPEM, keyID: apns.keyID, teamID: apns.teamID)
+        }
+        var vapid: VAPIDSigner?
+        if let webPush = configuration.webPush {
+            vapid = try await VAPIDSigner(privateKey: webPush.vapidKey, subject: webPush.subject)
+        }
         let egress = EgressClients(policy: configuration.egress, configuration: http)
         var clients: [HTTPClient] = []
         var senders: [any PushSender] = [WebhookSender(clients: egress, timeoutMs: configuration.requestTimeoutMs)]
-        var vapidPublicKey: String?
-        if let webPush = configuration.webPush {
-            let vapid = try await VAPIDSigner(privateKey: webPush.vapidKey, subject: webPush.subject)
-            vapidPublicKey = vapid.publicKey
+        if let vapid {
             senders.append(WebPushSender(clients: egress, vapid: vapid, timeoutMs: configuration.requestTimeoutMs))
         }
-        if let apns = configuration.apns {
+        if let apns = configuration.apns, let token = apnsToken {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
             clients.append(client)
-            let token = try await APNsProviderToken(p8: apns.keyPEM, keyID: apns.keyID, teamID: apns.teamID)
             senders.append(
                 APNsSender(settings: apns, token: token, client: client, timeoutMs: configuration.requestTimeoutMs))
         }
         if let fcm = configuration.fcm {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
             clients.append(client)
-            let token = try await FCMAccessToken(account: fcm.serviceAccount, http: client)
+            let token: FCMAccessToken
+            do {
+                token = try await FCMAccessToken(account: fcm.serviceAccount, http: client)
+            } catch {
+                for client in clients { try? await client.shutdown() }
+                await egress.shutdown()
+                throw error
+            }
             senders.append(
                 FCMSender(baseURL: fcm.baseURL, token: token, client: client, timeoutMs: configuration.requestTimeoutMs)
             )
@@ -66,7 +81,8 @@ public final class PushWorkerService: Service, Sendable {
             "push worker ready",
             metadata: ["notify.providers": "\(senders.map(\.provider.rawValue).sorted().joined(separator: ","))"])
         return PushWorkerService(
-            consumer: consumer, dispatcher: dispatcher, vapidPublicKey: vapidPublicKey, clients: clients, egress: egress
+            consumer: consumer, dispatcher: dispatcher, vapidPublicKey: vapid?.publicKey, clients: clients,
+            egress: egress
         )
     }
 

@@ -5,38 +5,39 @@ import Testing
 struct CircuitBreakerTests {
     @Test("opens after the threshold, holds back until its time, then lets one probe decide")
     func lifecycle() {
-        var breaker = CircuitBreaker(failureThreshold: 3, openFor: .seconds(30))
-        let start = ContinuousClock.now
-        for _ in 1...2 { breaker.recordFailure(now: start) }
-        #expect(breaker.allow(now: start).allowed, "two failures do not open it")
-        breaker.recordFailure(now: start)
-        let held = breaker.allow(now: start + .seconds(10))
+        var breaker = CircuitBreaker(failureThreshold: 3, openForMs: 30_000)
+        let start: Int64 = 1_000_000
+        for _ in 1...2 { breaker.recordFailure(nowMs: start) }
+        #expect(breaker.allow(nowMs: start).allowed, "two failures do not open it")
+        breaker.recordFailure(nowMs: start)
+        let held = breaker.allow(nowMs: start + 10000)
         #expect(!held.allowed)
-        #expect(held.retryIn == .seconds(20))
+        #expect(held.retryInMs == 20_000)
         #expect(breaker.metricValue == 1)
-        #expect(breaker.allow(now: start + .seconds(31)).allowed, "one probe after the open time")
-        #expect(!breaker.allow(now: start + .seconds(31)).allowed, "only one probe at a time")
+        #expect(breaker.allow(nowMs: start + 31000).allowed, "one probe after the open time")
+        #expect(!breaker.allow(nowMs: start + 31000).allowed, "only one probe at a time")
         #expect(breaker.metricValue == 2)
-        breaker.recordFailure(now: start + .seconds(32))
-        #expect(!breaker.allow(now: start + .seconds(40)).allowed, "a failed probe opens it again")
-        #expect(breaker.allow(now: start + .seconds(63)).allowed)
+        breaker.recordFailure(nowMs: start + 32000)
+        #expect(!breaker.allow(nowMs: start + 40000).allowed, "a failed probe opens it again")
+        #expect(breaker.allow(nowMs: start + 63000).allowed)
         breaker.recordSuccess()
         #expect(breaker.metricValue == 0)
-        #expect(breaker.allow(now: start + .seconds(63)).allowed)
+        #expect(breaker.allow(nowMs: start + 63000).allowed)
     }
 
     @Test("a success resets the count, and a credential fault opens it at once")
     func resetAndTrip() {
-        var breaker = CircuitBreaker(failureThreshold: 3, openFor: .seconds(5))
-        let now = ContinuousClock.now
-        breaker.recordFailure(now: now)
-        breaker.recordFailure(now: now)
+        var breaker = CircuitBreaker(failureThreshold: 3, openForMs: 5_000)
+        let now: Int64 = 1_000_000
+        breaker.recordFailure(nowMs: now)
+        breaker.recordFailure(nowMs: now)
         breaker.recordSuccess()
-        breaker.recordFailure(now: now)
-        breaker.recordFailure(now: now)
-        #expect(breaker.allow(now: now).allowed)
-        breaker.trip(now: now)
-        #expect(!breaker.allow(now: now + .seconds(1)).allowed)
+        breaker.recordFailure(nowMs: now)
+        breaker.recordFailure(nowMs: now)
+        #expect(breaker.allow(nowMs: now).allowed)
+        breaker.trip(nowMs: now)
+        breaker.recordSuccess()
+        #expect(!breaker.allow(nowMs: now + 1000).allowed, "an answer to an earlier request does not close it")
     }
 }
 

@@ -35,7 +35,9 @@ struct PushOutcomeTests {
             (.webPush, 403, "VapidPkHashMismatch", "remove"), (.webPush, 403, "BadJwtToken", "break"),
             (.webPush, 400, "BadTtl", "dead"), (.webPush, 413, "", "dead"), (.webPush, 429, "", "retry"),
             (.webPush, 502, "", "retry"), (.webPush, 301, "", "dead"), (.webhook, 204, "", "delivered"),
-            (.webhook, 410, "", "remove"), (.webhook, 500, "", "retry"),
+            (.webhook, 410, "", "remove"), (.webhook, 500, "", "retry"), (.webhook, 404, "", "dead"),
+            (.webhook, 401, "", "dead"), (.webhook, 429, "", "retry"), (.fcm, 400, "UNREGISTERED", "remove"),
+            (.fcm, 500, "UNSPECIFIED_ERROR", "retry"),
         ])
     func table(provider: PushProvider, status: Int, reason: String, expected: String) {
         let outcome = PushOutcome.classify(GatewayResponse(status: status, reason: reason), from: provider)

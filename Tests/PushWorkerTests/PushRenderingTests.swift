@@ -80,12 +80,25 @@ struct PushRenderingTests {
         #expect((message["notification"] as? [String: String])?["title"] == "Hi")
     }
 
+    @Test("gateways get the time to live that is left, and APNs the moment it ends")
+    func remainingTTL() throws {
+        let message = Self.message("1-0", title: "t", ttlMs: 60_000)
+        let push = OutgoingPush(jobID: try JobID("n1/alice"), message: message, badge: 1, nowMs: 1_700_000_050_000)
+        #expect(push.ttlSeconds == 10)
+        #expect(push.expiresAtSeconds == 1_700_000_060)
+        let late = OutgoingPush(jobID: try JobID("n1/alice"), message: message, badge: 1, nowMs: 1_700_000_090_000)
+        #expect(late.ttlSeconds == 0)
+        #expect(push.topic?.wholeMatch(of: /[0-9a-f]{32}/) != nil, "RFC 8030 Topic: 32 characters autopush accepts")
+    }
+
     @Test("a push past its time to live is expired")
     func expiry() {
         let message = Self.message("1-0", title: "t", ttlMs: 1_000)
         #expect(!message.expired(nowMs: 1_700_000_000_999))
         #expect(message.expired(nowMs: 1_700_000_001_001))
-        #expect(!Self.message("1-0", title: "t").expired(nowMs: .max))
+        let unlimited = Self.message("1-0", title: "t")
+        #expect(!unlimited.expired(nowMs: 1_700_000_000_000 + 2_419_200_000), "4 weeks by default, as FCM and Web Push")
+        #expect(unlimited.expired(nowMs: 1_700_000_000_000 + 2_419_200_001))
     }
 
     @Test("quiet hours at send time: inside they end at the local end, outside they do not apply")

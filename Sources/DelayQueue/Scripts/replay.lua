@@ -1,5 +1,6 @@
--- Moves dead letters back to due now, with fresh attempts. KEYS[8...]: per job, its user's pending set and its
--- notification's record, kept alive for another guard period (the job may be sent again from now on).
+-- Moves dead letters back to due now, with fresh attempts. KEYS[8...]: per job, its user's pending set, its
+-- notification's record and the set of devices it reached, kept alive for another guard period (the job may be
+-- sent again from now on).
 -- ARGV: now, guard ms (how long a pending set outlives its jobs' due times), then the job ids.
 local now, guard = now_ms(ARGV[1]), tonumber(ARGV[2])
 local replayed = 0
@@ -8,8 +9,10 @@ for i = 3, #ARGV do
     if redis.call('ZREM', K_DEAD, id) == 1 then
         redis.call('HDEL', K_JOB, id .. '|a', id .. '|e')
         redis.call('ZADD', K_DUE, now, id)
-        keep_alive(KEYS[2 * i + 2], guard)
-        keep_alive(KEYS[2 * i + 3], guard)
+        local base = 8 + 3 * (i - 3)
+        keep_alive(KEYS[base], guard)
+        keep_alive(KEYS[base + 1], guard)
+        keep_alive(KEYS[base + 2], guard)
         replayed = replayed + 1
     end
 end

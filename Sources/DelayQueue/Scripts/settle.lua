@@ -1,5 +1,6 @@
 -- Settles claimed jobs of ONE shard for the holders of their lease tokens.
--- KEYS[8...]: per job, in job order, its user's pending set and its notification's record (both guard the job).
+-- KEYS[8...]: per job, in job order, its user's pending set and its notification's record (both guard the job), and
+-- the set of devices it reached (the push worker's).
 -- ARGV: now, max attempts, done retention ms, guard ms, then per job: id, token,
 --       action ('ack' | 'drop' | 'retry' | 'dead' | 'release' | 'extend'), delay (retry, release) or lease ms
 --       (extend), error text.
@@ -12,7 +13,7 @@
 local now, maxAttempts, retention, guard = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out, acked, cancelled, stale = {}, 0, 0, 0
 
-local function settle(id, token, action, ms, reason, pending, record)
+local function settle(id, token, action, ms, reason, pending, record, sent)
     if redis.call('HGET', K_JOB, id .. '|t') ~= token then
         -- An extension that lost the race with its own job's settle is no sign of a lost lease: not counted.
         if action ~= 'extend' then stale = stale + 1 end
@@ -22,12 +23,14 @@ local function settle(id, token, action, ms, reason, pending, record)
         redis.call('ZADD', K_LEASE, 'XX', now + ms, id)
         keep_alive(pending, ms + guard)
         keep_alive(record, ms + guard)
+        keep_alive(sent, ms + guard)
         return 'extended'
     end
     local wasCancelled = redis.call('SREM', K_CANCELLED, id) == 1
     if action == 'ack' or action == 'drop' or wasCancelled then
         redis.call('ZREM', K_LEASE, id)
         redis.call('ZREM', pending, id)
+        redis.call('DEL', sent)
         finish(id, now, retention)
         -- An ack after a cancel means the send had begun before the cancel: it was sent, and counts so.
         if action == 'ack' then
@@ -39,6 +42,7 @@ local function settle(id, token, action, ms, reason, pending, record)
     end
     keep_alive(pending, ms + guard)
     keep_alive(record, ms + guard)
+    keep_alive(sent, ms + guard)
     if action == 'release' then
         redis.call('ZREM', K_LEASE, id)
         redis.call('HDEL', K_JOB, id .. '|t')
@@ -62,8 +66,8 @@ end
 local job = 0
 for i = 5, #ARGV, 5 do
     job = job + 1
-    out[job] = settle(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], KEYS[6 + 2 * job],
-        KEYS[7 + 2 * job])
+    out[job] = settle(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], KEYS[5 + 3 * job],
+        KEYS[6 + 3 * job], KEYS[7 + 3 * job])
 end
 if acked > 0 then count('acked', acked) end
 if cancelled > 0 then count('cancelled', cancelled) end

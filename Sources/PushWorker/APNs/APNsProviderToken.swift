@@ -12,6 +12,7 @@ public actor APNsProviderToken {
     private let keys: JWTKeyCollection
     private let now: @Sendable () -> Date
     private var current: (token: String, issuedAt: Date)?
+    private var signing: Task<Result<String, APNsTokenError>, Never>?
 
     static let renewAfter: TimeInterval = 45 * 60
     static let minimumAge: TimeInterval = 20 * 60
@@ -52,14 +53,30 @@ public actor APNsProviderToken {
             let stillGood = expired ? age < Self.minimumAge : age < Self.renewAfter
             if stillGood { return "bearer \(current.token)" }
         }
+        // One signing for all concurrent callers: several tokens minted at one renewal would reach APNs on the
+        // same connection within milliseconds (TooManyProviderTokenUpdates).
+        if let signing = self.signing { return "bearer \(try await Self.value(of: signing))" }
         let claims = APNsClaims(iss: self.teamID, iat: Int64(now.timeIntervalSince1970))
-        do {
-            let token = try await self.keys.sign(claims, kid: JWKIdentifier(string: self.keyID))
-            self.current = (token, now)
-            return "bearer \(token)"
-        } catch {
-            throw APNsTokenError("signing the provider token failed: \(error)")
+        let keys = self.keys
+        let keyID = self.keyID
+        let task = Task { () -> Result<String, APNsTokenError> in
+            do {
+                return .success(try await keys.sign(claims, kid: JWKIdentifier(string: keyID)))
+            } catch {
+                return .failure(APNsTokenError("signing the provider token failed: \(error)"))
+            }
         }
+        self.signing = task
+        defer { self.signing = nil }
+        let token = try await Self.value(of: task)
+        self.current = (token, now)
+        return "bearer \(token)"
+    }
+
+    private static func value(of task: Task<Result<String, APNsTokenError>, Never>) async throws(APNsTokenError)
+        -> String
+    {
+        try await task.value.get()
     }
 }
 

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
-import NIOSSL
 import NotifyCore
 
 #if canImport(Glibc)
@@ -11,10 +10,30 @@ import NotifyCore
 
 /// HTTP clients for URLs that apps supplied (Web Push endpoints, webhooks), held to the ``EgressPolicy`` on the
 /// address actually connected to: a host name is resolved here, every address it resolves to is checked, and the
-/// client for it connects to the checked address only (AHC's DNS override, with the name kept for TLS), so a name
-/// that re-resolves to an internal address between check and connect (DNS rebinding) cannot get through.
-/// Redirects are never followed. Resolutions are reused for a minute; clients are pooled per host.
+/// client for it connects to the checked address only (AHC's DNS override, keyed by the lowercased host the
+/// request is rebuilt with, the name kept for TLS), so a name that re-resolves to an internal address between
+/// check and connect (DNS rebinding) cannot get through. Redirects are never followed. Resolutions are reused for
+/// a minute, one lookup per host at a time, on a pool of their own; clients are pooled per host.
 public actor EgressClients {
+    /// A client pinned to a checked address, and the URL to send to (with the host as the pin knows it).
+    public struct Pinned: Sendable {
+        public var client: HTTPClient
+        public var url: String
+        public var host: String
+    }
+
+    /// Why a URL is not sent to; `transient` when trying later may work (the resolver failed).
+    public struct Refusal: Error, Sendable {
+        public var description: String
+        public var transient: Bool
+
+        public var outcome: PushOutcome {
+            self.transient
+                ? .retry(reason: self.description, retryAfterMs: nil, backoff: .network)
+                : .deadLetter(reason: "refused: \(self.description)")
+        }
+    }
+
     private struct Entry {
         var client: HTTPClient
         var address: String
@@ -23,7 +42,9 @@ public actor EgressClients {
 
     public nonisolated let policy: EgressPolicy
     private let configuration: HTTPClient.Configuration
+    private let resolverPool: NIOThreadPool
     private var byHost: [String: Entry] = [:]
+    private var resolving: [String: Task<Result<[String], Refusal>, Never>] = [:]
     private var literalClient: HTTPClient?
     private var retired: [HTTPClient] = []
 
@@ -35,38 +56,73 @@ public actor EgressClients {
         var configuration = configuration
         configuration.redirectConfiguration = .disallow
         self.configuration = configuration
+        // getaddrinfo blocks: lookups get threads of their own, so a slow name server never holds NIO's pool.
+        self.resolverPool = NIOThreadPool(numberOfThreads: 4)
+        self.resolverPool.start()
     }
 
     /// The client to send to `url` with, once the URL and its host's addresses passed the policy.
-    public func client(for url: URL) async throws(EgressError) -> HTTPClient {
-        try self.policy.checkURL(url)
-        guard let host = url.host?.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else {
-            throw EgressError("the URL has no host")
+    public func client(for url: URL) async -> Result<Pinned, Refusal> {
+        do {
+            try self.policy.checkURL(url)
+        } catch {
+            return .failure(Refusal(description: error.description, transient: false))
         }
-        if EgressPolicy.isAddressLiteral(host) {
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false), let rawHost = components.host
+        else { return .failure(Refusal(description: "the URL has no host", transient: false)) }
+        let host = rawHost.lowercased()
+        components.host = host
+        guard let text = components.string else {
+            return .failure(Refusal(description: "the URL cannot be rebuilt", transient: false))
+        }
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if EgressPolicy.isAddressLiteral(bare) {
             // Checked by checkURL already; nothing to resolve.
-            if let client = self.literalClient { return client }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: self.configuration)
+            let client =
+                self.literalClient ?? HTTPClient(eventLoopGroupProvider: .singleton, configuration: self.configuration)
             self.literalClient = client
-            return client
+            return .success(Pinned(client: client, url: text, host: host))
         }
-        let key = host.lowercased()
         let now = ContinuousClock.now
-        if let entry = self.byHost[key], now - entry.checkedAt < Self.recheckAfter { return entry.client }
-        let addresses = try await Self.resolve(key, port: url.port ?? (url.scheme == "http" ? 80 : 443))
-        guard let first = addresses.first else { throw EgressError("\(key) does not resolve") }
+        if let entry = self.byHost[host], now - entry.checkedAt < Self.recheckAfter {
+            return .success(Pinned(client: entry.client, url: text, host: host))
+        }
+        let port = url.port ?? (url.scheme == "http" ? 80 : 443)
+        let lookup: Task<Result<[String], Refusal>, Never>
+        if let running = self.resolving[host] {
+            lookup = running
+        } else {
+            let pool = self.resolverPool
+            lookup = Task { await Self.resolve(host, port: port, on: pool) }
+            self.resolving[host] = lookup
+        }
+        let resolved = await lookup.value
+        if self.resolving[host] == lookup { self.resolving[host] = nil }
+        let addresses: [String]
+        switch resolved {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let list): addresses = list
+        }
         for address in addresses {
             do {
                 try self.policy.checkAddress(address)
             } catch {
-                throw EgressError("\(key) resolves to an address that is refused: \(error.description)")
+                return .failure(
+                    Refusal(
+                        description: "\(host) resolves to an address that is refused: \(error.description)",
+                        transient: false))
             }
         }
-        if let entry = self.byHost[key], entry.address == first {
-            self.byHost[key]?.checkedAt = now
-            return entry.client
+        if let entry = self.byHost[host], addresses.contains(entry.address) {
+            // Still one of the name's addresses (round-robin DNS reorders them): keep the client and its connections.
+            self.byHost[host]?.checkedAt = now
+            return .success(Pinned(client: entry.client, url: text, host: host))
         }
-        if let old = self.byHost.removeValue(forKey: key) { self.retire(old.client) }
+        // Prefer IPv4: many hosts have no IPv6 route out.
+        guard let pin = addresses.first(where: { !$0.contains(":") }) ?? addresses.first else {
+            return .failure(Refusal(description: "\(host) does not resolve", transient: true))
+        }
+        if let old = self.byHost.removeValue(forKey: host) { self.retire(old.client) }
         if self.byHost.count >= Self.maxHosts,
             let oldest = self.byHost.min(by: { $0.value.checkedAt < $1.value.checkedAt })
         {
@@ -74,10 +130,10 @@ public actor EgressClients {
             self.retire(oldest.value.client)
         }
         var configuration = self.configuration
-        configuration.dnsOverride = [key: first]
+        configuration.dnsOverride = [host: pin]
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        self.byHost[key] = Entry(client: client, address: first, checkedAt: now)
-        return client
+        self.byHost[host] = Entry(client: client, address: pin, checkedAt: now)
+        return .success(Pinned(client: client, url: text, host: host))
     }
 
     /// Shuts every client down (after in-flight requests end).
@@ -90,9 +146,10 @@ public actor EgressClients {
         for client in clients {
             try? await client.shutdown()
         }
+        try? await self.resolverPool.shutdownGracefully()
     }
 
-    /// A client replaced while requests may still run on it: shut down a while later.
+    /// A client replaced while requests may still run on it: shut down once those have had their time.
     private func retire(_ client: HTTPClient) {
         self.retired.append(client)
         Task {
@@ -107,24 +164,32 @@ public actor EgressClients {
         try? await client.shutdown()
     }
 
-    /// Every address `host` resolves to, as text, via getaddrinfo on NIO's blocking pool.
-    static func resolve(_ host: String, port: Int) async throws(EgressError) -> [String] {
-        let result: Result<[String], EgressError> = await withCheckedContinuation { continuation in
-            NIOThreadPool.singleton.submit { _ in
+    /// Every address `host` resolves to, as text.
+    static func resolve(_ host: String, port: Int, on pool: NIOThreadPool) async -> Result<[String], Refusal> {
+        await withCheckedContinuation { continuation in
+            pool.submit { state in
+                guard case .active = state else {
+                    continuation.resume(returning: .failure(Refusal(description: "shutting down", transient: true)))
+                    return
+                }
                 continuation.resume(returning: Self.getaddrinfo(host, port: port))
             }
         }
-        return try result.get()
     }
 
-    private static func getaddrinfo(_ host: String, port: Int) -> Result<[String], EgressError> {
+    private static func getaddrinfo(_ host: String, port: Int) -> Result<[String], Refusal> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         let status = Glibc.getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let list else {
-            return .failure(EgressError("\(host) does not resolve: \(String(cString: gai_strerror(status)))"))
+            // No such name is final; a resolver that did not answer may answer later.
+            let final = status == EAI_NONAME || status == EAI_FAIL
+            return .failure(
+                Refusal(
+                    description: "\(host) does not resolve: \(String(cString: gai_strerror(status)))", transient: !final
+                ))
         }
         defer { freeaddrinfo(list) }
         var addresses: [String] = []

@@ -37,17 +37,16 @@ public actor FCMAccessToken {
         self.now = now
     }
 
-    /// The `Authorization` value (`Bearer <token>`). `rejected`: FCM refused the current token, so fetch another.
-    public func authorization(rejected: Bool = false) async throws -> String {
-        if rejected { self.current = nil }
+    /// The `Authorization` value (`Bearer <token>`). `rejecting`: the value FCM just refused; a new token is
+    /// fetched unless another caller replaced that one already (late refusals of an old token cost nothing).
+    public func authorization(rejecting refused: String? = nil) async throws -> String {
+        if let refused, let current = self.current, "Bearer \(current.token)" == refused { self.current = nil }
         if let current = self.current, self.now() < current.renewAt { return "Bearer \(current.token)" }
-        let task: Task<(String, Date), any Error>
-        if let fetching = self.fetching {
-            task = fetching
-        } else {
-            task = Task { try await self.fetch() }
-            self.fetching = task
-        }
+        if let fetching = self.fetching { return "Bearer \(try await fetching.value.0)" }
+        // Only this caller, the one that started the fetch, stores its result and clears `fetching`: joiners
+        // resuming later must not put back a token that was refused meanwhile.
+        let task = Task { try await self.fetch() }
+        self.fetching = task
         defer { self.fetching = nil }
         let (token, renewAt) = try await task.value
         self.current = (token, renewAt)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NotifyCore
 import RedisClient
+import ServiceLifecycle
 import Synchronization
 
 /// The push workers' job handler: for each due job, reads the user's devices, preferences and badge in one round
@@ -31,8 +32,7 @@ public final class PushDispatcher: Sendable {
             lanes[sender.provider] = ProviderLane(
                 sender: sender, maxInFlight: configuration.maxInFlightPerProvider,
                 breaker: CircuitBreaker(
-                    failureThreshold: configuration.breakerFailures, openFor: .milliseconds(configuration.breakerOpenMs)
-                ))
+                    failureThreshold: configuration.breakerFailures, openForMs: Int64(configuration.breakerOpenMs)))
         }
         self.lanes = lanes
         self.inFlight = ConcurrencyLimit(limit: configuration.maxInFlight)
@@ -41,8 +41,11 @@ public final class PushDispatcher: Sendable {
         self.now = now
     }
 
+    private var nowMs: Int64 { Int64(self.now().timeIntervalSince1970 * 1_000) }
+
     /// The ``QueueJobHandler``.
     public func handle(_ job: ClaimedJob, _ control: JobControl) async -> JobResult {
+        if Task.isShuttingDownGracefully { return .deferred(afterMs: 0) }  // claimed as we stop: give it back
         let message: PushMessage
         do {
             message = try PushMessage(payload: job.payload)
@@ -54,29 +57,49 @@ public final class PushDispatcher: Sendable {
         if let key = message.push.collapseKey, self.coalesceWindow > .zero {
             return await self.coalescer.run(
                 key: "\(job.id.userID)\u{0}\(key)", member: member, window: self.coalesceWindow
-            ) {
-                await self.deliver($0)
-            }
+            ) { await self.deliver($0) }
         }
         return await self.deliver([member])[0]
     }
 
-    /// Per member: whether any device check found it cancelled (or its lease lost).
+    /// Per job of a group: its result once known, and the metric it counts under.
+    private struct Verdicts {
+        var results: [JobResult?]
+        var labels: [String?]
+
+        init(count: Int) {
+            self.results = Array(repeating: nil, count: count)
+            self.labels = Array(repeating: nil, count: count)
+        }
+
+        var open: [Int] { self.results.indices.filter { self.results[$0] == nil } }
+
+        mutating func set(_ indices: [Int], _ result: JobResult, label: String? = nil) {
+            for index in indices {
+                self.results[index] = result
+                self.labels[index] = label
+            }
+        }
+    }
+
+    /// Per member: whether a check right before a send found it cancelled (or its lease lost).
     private final class Cancellations: Sendable {
         let flags: Mutex<[Bool]>
         init(count: Int) { self.flags = Mutex([Bool](repeating: false, count: count)) }
     }
 
     func deliver(_ members: [Coalescer.Member]) async -> [JobResult] {
+        var verdicts = Verdicts(count: members.count)
+        defer {
+            for (result, label) in zip(verdicts.results, verdicts.labels) {
+                self.metrics.job(label ?? Self.name(result ?? .dropped))
+            }
+        }
         let nowDate = self.now()
         let nowMs = Int64(nowDate.timeIntervalSince1970 * 1_000)
-        var results = [JobResult?](repeating: nil, count: members.count)
-        for (index, member) in members.enumerated() where member.message.expired(nowMs: nowMs) {
-            results[index] = .dropped  // past its time to live: the gateway would not deliver it either
-            self.metrics.job("expired")
-        }
-        let live = members.indices.filter { results[$0] == nil }
-        guard let first = live.first else { return results.map { $0 ?? .dropped } }
+        // Past its time to live the gateway would not deliver it either.
+        verdicts.set(members.indices.filter { members[$0].message.expired(nowMs: nowMs) }, .dropped, label: "expired")
+        guard let first = verdicts.open.first else { return verdicts.results.map { $0 ?? .dropped } }
         let user = members[first].job.id.userID
         let keys = self.queue.userKeys
         var commands = [
@@ -84,105 +107,117 @@ public final class PushDispatcher: Sendable {
             RedisCommand("HGETALL", .string(keys.preferences(user))),
             RedisCommand("ZCARD", self.queue.pendingKey(shard: members[first].job.shard, userID: user)),
         ]
-        for index in live {
-            let id = members[index].job.id
-            commands.append(
-                RedisCommand("SMEMBERS", .string(keys.sentDevices(notificationID: id.notificationID, userID: user))))
+        for member in members {
+            let key = keys.sentDevices(notificationID: member.job.id.notificationID, userID: user)
+            commands.append(RedisCommand("SMEMBERS", .string(key)))
         }
         let replies: [RedisValue]
         do {
             replies = try await self.queue.client.send(batch: commands).map { try $0.throwingIfError() }
         } catch {
-            return self.finish(
-                results, live: live, with: .retry(afterMs: nil, error: "reading the user's devices failed: \(error)"))
+            verdicts.set(verdicts.open, .retry(afterMs: nil, error: "reading the user's devices failed: \(error)"))
+            return verdicts.results.map { $0 ?? .dropped }
         }
         let entries = DeviceStore.entries(from: replies[0])
         let preferences = PreferenceStore.decode(replies[1])
         let badge = replies[2].int ?? 0
         let sent = replies[3...].map { Set(($0.array ?? []).compactMap(\.string)) }
-        let newest = members[live.last!].message
-        if preferences.mutes(type: newest.type, room: newest.room, at: nowDate) {
-            self.metrics.job("muted", count: live.count)
-            return self.finish(results, live: live, with: .dropped)
-        }
+        verdicts.set(
+            verdicts.open.filter {
+                preferences.mutes(type: members[$0].message.type, room: members[$0].message.room, at: nowDate)
+            },
+            .dropped, label: "muted")
         if let end = preferences.quietHoursEnd(after: nowDate) {
-            self.metrics.job("deferred", count: live.count)
-            return self.finish(
-                results, live: live, with: .deferred(afterMs: max(1_000, Int(end.timeIntervalSince(nowDate) * 1_000))))
+            let wait = max(1_000, Int(end.timeIntervalSince(nowDate) * 1_000))
+            verdicts.set(verdicts.open, .deferred(afterMs: wait))
         }
+        // Jobs acked or retracted since the claim are dropped before anything is rendered, so the push never
+        // carries their content; the check is asked again right before each request.
+        let candidates = verdicts.open
+        let proceeding = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in candidates {
+                // A failed check is not a cancel: the check before each request asks again, and its failure
+                // retries the job.
+                group.addTask { (index, (try? await members[index].control.mayProceed()) ?? true) }
+            }
+            var proceeding: [Int] = []
+            for await (index, proceeds) in group where proceeds { proceeding.append(index) }
+            return proceeding.sorted()
+        }
+        verdicts.set(candidates.filter { !proceeding.contains($0) }, .dropped)
+        guard !proceeding.isEmpty else { return verdicts.results.map { $0 ?? .dropped } }
         guard !entries.isEmpty else {
-            self.metrics.job("no_devices", count: live.count)
-            return self.finish(results, live: live, with: .done)
+            verdicts.set(proceeding, .done, label: "no_devices")
+            return verdicts.results.map { $0 ?? .dropped }
         }
-        let parts = live.map { (jobID: members[$0].job.id, message: members[$0].message) }
-        let push = OutgoingPush.coalescing(parts, badge: badge)!
-        if live.count > 1 { self.metrics.job("coalesced", count: live.count - 1) }
+        let parts = proceeding.map { (jobID: members[$0].job.id, message: members[$0].message) }
+        guard let push = OutgoingPush.coalescing(parts, badge: badge, nowMs: nowMs) else {
+            return verdicts.results.map { $0 ?? .dropped }
+        }
+        if proceeding.count > 1 { self.metrics.job("coalesced", count: proceeding.count - 1) }
         // A device every member already reached is skipped; one that some reached gets the coalesced push.
-        let targets = entries.filter { entry in !sent.allSatisfy { $0.contains(entry.id) } }
+        let targets = entries.filter { entry in !proceeding.allSatisfy { sent[$0].contains(entry.id) } }
         let cancellations = Cancellations(count: members.count)
-        let liveMembers = live.map { (index: $0, member: members[$0]) }
-        let dueMs = members[live.last!].job.dueAtMs
+        let live = proceeding.map { (index: $0, member: members[$0]) }
+        let dueMs = members[proceeding.last!].job.dueAtMs
         let outcomes = await withTaskGroup(of: (DeviceStore.Entry, ProviderLane.Result?).self) { group in
             for entry in targets {
                 group.addTask {
-                    (
-                        entry,
-                        await self.send(
-                            push, to: entry, members: liveMembers, cancellations: cancellations, dueMs: dueMs)
-                    )
+                    let result = await self.send(
+                        push, to: entry, members: live, cancellations: cancellations, dueMs: dueMs)
+                    return (entry, result)
                 }
             }
             var outcomes: [(DeviceStore.Entry, ProviderLane.Result?)] = []
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
-        let combined = await self.combine(outcomes, user: user, attempt: members[first].job.attempt)
+        let combined = await self.combine(outcomes, user: user, attempt: members[proceeding[0]].job.attempt)
         let cancelled = cancellations.flags.withLock { $0 }
-        for index in live {
-            results[index] = cancelled[index] ? .dropped : combined
+        for index in proceeding {
+            verdicts.set([index], cancelled[index] ? .dropped : combined)
         }
-        for result in results {
-            self.metrics.job(Self.name(result ?? .dropped))
-        }
-        return results.map { $0 ?? .dropped }
+        return verdicts.results.map { $0 ?? .dropped }
     }
 
     private func send(
         _ push: OutgoingPush, to entry: DeviceStore.Entry, members: [(index: Int, member: Coalescer.Member)],
         cancellations: Cancellations, dueMs: Int64
     ) async -> ProviderLane.Result? {
-        guard let lane = self.lanes[PushProvider(entry.device.platform)] else {
-            return .answered(.deadLetter(reason: "\(entry.device.platform.rawValue) is not configured on this worker"))
+        let provider = PushProvider(entry.device.platform)
+        guard let lane = self.lanes[provider] else {
+            self.metrics.held(provider, "unconfigured")
+            self.logger.warning(
+                "a device's provider is not configured on this worker; skipped",
+                metadata: ["notify.provider": "\(provider.rawValue)", "notify.device": "\(entry.id)"])
+            return .answered(.delivered)  // nothing to send it through: counts as finished for this device
         }
-        let result = await self.inFlight.withPermit {
-            await lane.send(push, to: entry) {
-                // Right before the gateway call: an ack or retract since the claim drops the push.
-                var anyProceeds = false
-                for (index, member) in members {
-                    let proceeds: Bool
-                    do {
-                        proceeds = try await member.control.mayProceed()
-                    } catch {
-                        return false  // cannot tell: not sent now; the job is retried below
-                    }
-                    if proceeds {
+        let result = await lane.send(push, to: entry, global: self.inFlight, nowMs: { self.nowMs }) {
+            // Right before the gateway call: an ack or retract since the claim drops the push.
+            var anyProceeds = false
+            for (index, member) in members {
+                do {
+                    if try await member.control.mayProceed() {
                         anyProceeds = true
                     } else {
                         cancellations.flags.withLock { $0[index] = true }
                     }
+                } catch {
+                    return false  // cannot tell: not sent now; the job is retried
                 }
-                return anyProceeds
             }
+            return anyProceeds
         }
         if case .answered(.delivered) = result {
-            self.metrics.lag(milliseconds: Int64(self.now().timeIntervalSince1970 * 1_000) - dueMs)
+            self.metrics.lag(milliseconds: self.nowMs - dueMs)
             await self.recordSent(entry.id, members: members.map(\.member))
         }
         return result
     }
 
-    /// Remembers that the device got the push, so a retry or replay of any of these jobs skips it. A crash before
-    /// this point sends the push to it once more (after the lease): at least once per device.
+    /// Remembers that the device got the push, so a retry or replay of any of these jobs skips it (the set lives
+    /// with the job's guards and goes when the job ends). A crash before this point sends the push to the device
+    /// once more (after the lease): at least once per device, at most once more.
     private func recordSent(_ deviceID: String, members: [Coalescer.Member]) async {
         let guardMs = self.queue.configuration.jobGuardMs
         var commands: [RedisCommand] = []
@@ -191,7 +226,8 @@ public final class PushDispatcher: Sendable {
                 self.queue.userKeys.sentDevices(
                     notificationID: member.job.id.notificationID, userID: member.job.id.userID))
             commands.append(RedisCommand("SADD", key, .string(deviceID)))
-            commands.append(RedisCommand("PEXPIRE", key, .integer(guardMs)))
+            commands.append(RedisCommand("PEXPIRE", key, .integer(guardMs), "GT"))
+            commands.append(RedisCommand("PEXPIRE", key, .integer(guardMs), "NX"))
         }
         do {
             for reply in try await self.queue.client.send(batch: commands) { _ = try reply.throwingIfError() }
@@ -213,13 +249,11 @@ public final class PushDispatcher: Sendable {
         var skipped = false
         for (entry, result) in outcomes {
             let provider = PushProvider(entry.device.platform)
+            let device = "\(provider.rawValue) \(entry.id)"
             switch result {
             case nil:
                 skipped = true
-            case .held(let duration):
-                let ms =
-                    Int(duration.components.seconds * 1_000)
-                    + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+            case .held(let ms):
                 holdMs = max(holdMs ?? 0, ms + Int.random(in: 0...max(1, ms / 5)))
             case .answered(.delivered):
                 break
@@ -237,34 +271,28 @@ public final class PushDispatcher: Sendable {
                 }
             case .answered(.retry(let reason, let retryAfterMs, let backoff)):
                 if attempt >= backoff.maxAttempts {
-                    dead.append("\(provider.rawValue) \(entry.id): \(reason) (after \(attempt) attempts)")
+                    dead.append("\(device): \(reason.prefix(120)) (after \(attempt) attempts)")
                 } else {
                     let delay = backoff.delayMs(afterAttempt: attempt, retryAfterMs: retryAfterMs)
                     retry = (
-                        max(retry?.delayMs ?? 0, delay),
-                        (retry?.reasons ?? []) + ["\(provider.rawValue) \(entry.id): \(reason)"]
+                        max(retry?.delayMs ?? 0, delay), (retry?.reasons ?? []) + ["\(device): \(reason.prefix(120))"]
                     )
                 }
             case .answered(.refreshCredentialsAndRetry(let reason)), .answered(.breakCircuit(let reason)):
                 // Credentials or configuration: the breaker is open now and holds every other send back; this
                 // one counts an attempt, so a fault that is never fixed ends in the dead letters, for a replay.
                 let delay = PushBackoff.network.delayMs(afterAttempt: attempt)
-                retry = (max(retry?.delayMs ?? 0, delay), (retry?.reasons ?? []) + ["\(provider.rawValue): \(reason)"])
+                retry = (max(retry?.delayMs ?? 0, delay), (retry?.reasons ?? []) + ["\(device): \(reason.prefix(120))"])
             case .answered(.deadLetter(let reason)):
-                dead.append("\(provider.rawValue) \(entry.id): \(reason)")
+                dead.append("\(device): \(reason.prefix(120))")
             }
         }
+        // The first reasons are what an operator reads: settle keeps 1,000 characters.
         if let retry { return .retry(afterMs: retry.delayMs, error: (retry.reasons + dead).joined(separator: "; ")) }
         if let holdMs { return .deferred(afterMs: holdMs) }
         if skipped { return .retry(afterMs: nil, error: "the cancel check failed") }
         if !dead.isEmpty { return .deadLetter(error: dead.joined(separator: "; ")) }
         return .done
-    }
-
-    private func finish(_ results: [JobResult?], live: [Int], with result: JobResult) -> [JobResult] {
-        var results = results
-        for index in live { results[index] = result }
-        return results.map { $0 ?? .dropped }
     }
 
     private static func name(_ result: JobResult) -> String {

@@ -67,9 +67,11 @@ public struct PushMessage: Decodable, Sendable, Hashable {
         self = try JSONDecoder().decode(PushMessage.self, from: payload)
     }
 
+    /// The time to live: the backend's, or 4 weeks (the longest FCM and Web Push keep a message).
+    public var ttlMs: Int { self.push.ttlMs ?? 2_419_200_000 }
+
     /// Whether the gateway would no longer deliver it: its time to live ran out since it was due.
     public func expired(nowMs: Int64) -> Bool {
-        guard let ttl = self.push.ttlMs else { return false }
-        return nowMs > self.dueMs + Int64(ttl)
+        nowMs > self.dueMs + Int64(self.ttlMs)
     }
 }

@@ -16,8 +16,8 @@ struct PushMetrics: Sendable {
             .increment()
     }
 
-    /// Sends held back by an open breaker, or refused before sending (egress, missing provider).
-    func held(_ provider: PushProvider, _ why: String) {
+    /// Sends held back by an open breaker, or skipped (`unconfigured`: the provider is off on this worker).
+    func held(_ provider: PushProvider, _ why: String = "held") {
         Counter(label: "notify_push_sends_total", dimensions: [("provider", provider.rawValue), ("outcome", why)])
             .increment()
     }
@@ -37,14 +37,15 @@ struct PushMetrics: Sendable {
         Counter(label: "notify_push_devices_removed_total", dimensions: [("provider", provider.rawValue)]).increment()
     }
 
-    /// Jobs by how they ended (`sent`, `dropped`, `muted`, `expired`, `deferred`, `retried`, `dead`, `no_devices`)
-    /// and jobs merged into another's push (`coalesced`).
+    /// Jobs by how they ended, once each (`sent`, `dropped`, `muted`, `expired`, `deferred`, `retried`, `dead`,
+    /// `no_devices`), and jobs merged into another's push (`coalesced`, besides how they ended).
     func job(_ result: String, count: Int = 1) {
         Counter(label: "notify_push_jobs_total", dimensions: [("result", result)]).increment(by: count)
     }
 
-    /// 0 closed, 1 open, 2 half-open.
-    func breaker(_ provider: PushProvider, _ value: Int) {
-        Gauge(label: "notify_push_breaker_state", dimensions: [("provider", provider.rawValue)]).record(value)
+    /// Breakers not closed (open or probing) for the provider's destinations: its gateway for APNs and FCM, each
+    /// receiving host for webhooks and Web Push.
+    func breakersOpen(_ provider: PushProvider, _ count: Int) {
+        Gauge(label: "notify_push_breakers_open", dimensions: [("provider", provider.rawValue)]).record(count)
     }
 }

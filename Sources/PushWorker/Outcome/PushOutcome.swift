@@ -83,7 +83,8 @@ extension PushOutcome {
         switch provider {
         case .apns: return Self.apns(status, response.reason, reason, response.retryAfterMs)
         case .fcm: return Self.fcm(status, response.reason, reason, response.retryAfterMs)
-        case .webPush, .webhook: return Self.web(status, response.reason, reason, response.retryAfterMs)
+        case .webPush: return Self.web(status, response.reason, reason, response.retryAfterMs)
+        case .webhook: return Self.webhook(status, reason, response.retryAfterMs)
         }
     }
 
@@ -110,6 +111,16 @@ extension PushOutcome {
     }
 
     private static func fcm(_ status: Int, _ code: String, _ reason: String, _ retryAfter: Int?) -> PushOutcome {
+        // The FCM error code decides wherever it appears: the status it comes with varies (firebase-admin's own
+        // tests carry UNREGISTERED under 400).
+        switch code {
+        case "UNREGISTERED", "SENDER_ID_MISMATCH": return .removeDevice(reason: reason)
+        case "QUOTA_EXCEEDED": return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .fcmRateLimited)
+        case "UNAVAILABLE", "INTERNAL": return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .fcmServer)
+        case "THIRD_PARTY_AUTH_ERROR", "APNS_AUTH_ERROR": return .breakCircuit(reason: reason)
+        case "UNSPECIFIED_ERROR": return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .network)
+        default: break
+        }
         switch (status, code) {
         case (404, "UNREGISTERED"), (403, "SENDER_ID_MISMATCH"):
             return .removeDevice(reason: reason)
@@ -126,6 +137,17 @@ extension PushOutcome {
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .fcmServer)
         default:
             return .deadLetter(reason: reason)
+        }
+    }
+
+    /// A webhook receiver is the app's own server: only 410 Gone removes the device, and no answer of one
+    /// receiver opens anything for the others (breakers are per host).
+    private static func webhook(_ status: Int, _ reason: String, _ retryAfter: Int?) -> PushOutcome {
+        switch status {
+        case 410: .removeDevice(reason: reason)
+        case 408, 429: .retry(reason: reason, retryAfterMs: retryAfter, backoff: .webPushRateLimited)
+        case 500...599: .retry(reason: reason, retryAfterMs: retryAfter, backoff: .webPushServer)
+        default: .deadLetter(reason: reason)  // 3xx (never followed), other 4xx: the receiver refuses it
         }
     }
 

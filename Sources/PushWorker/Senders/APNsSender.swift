@@ -29,56 +29,55 @@ public struct APNsSender: PushSender {
         self.now = now
     }
 
-    public func send(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> PushOutcome {
-        guard let deviceToken = entry.device.token else { return .removeDevice(reason: "APNs device without token") }
+    public func prepare(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> Preparation {
+        guard let deviceToken = entry.device.token else {
+            return .failed(.removeDevice(reason: "APNs device without token"))
+        }
         guard let topic = entry.device.appID ?? self.settings.defaultTopic else {
-            return .deadLetter(reason: "no apns-topic: register the device with app_id or set push.apns.topic")
+            return .failed(.deadLetter(reason: "no apns-topic: register the device with app_id or set push.apns.topic"))
         }
         let payload: [UInt8]
         do {
             payload = try Self.payload(push)
         } catch {
-            return .deadLetter(reason: "PayloadTooLarge: \(error)")
+            return .failed(.deadLetter(reason: "PayloadTooLarge: \(error)"))
         }
         let base = entry.device.environment == "sandbox" ? self.settings.sandboxURL : self.settings.productionURL
         var request = HTTPClientRequest(url: "\(base)/3/device/\(deviceToken.lowercased())")
         request.method = .POST
         request.headers.add(name: "apns-topic", value: topic)
-        request.headers.add(name: "apns-push-type", value: "alert")
-        request.headers.add(name: "apns-priority", value: push.isHighPriority ? "10" : "5")
-        request.headers.add(
-            name: "apns-expiration", value: "\(Int(self.now().timeIntervalSince1970) + push.ttlSeconds)")
+        request.headers.add(name: "apns-push-type", value: push.isSilent ? "background" : "alert")
+        request.headers.add(name: "apns-priority", value: push.isHighPriority && !push.isSilent ? "10" : "5")
+        request.headers.add(name: "apns-expiration", value: "\(push.expiresAtSeconds)")
         if let collapse = push.message.push.collapseKey {
             request.headers.add(name: "apns-collapse-id", value: collapse)
         }
         request.headers.add(name: "apns-id", value: push.uuid(deviceID: entry.id))
         request.body = .bytes(ByteBuffer(bytes: payload))
-        var outcome = await self.exchange(request, expiredToken: false)
+        return .ready(PreparedPush(client: self.client, request: request, destination: "apns"))
+    }
+
+    public func execute(_ prepared: PreparedPush) async -> PushOutcome {
+        var outcome = await self.exchange(prepared, expiredToken: false)
         if case .refreshCredentialsAndRetry(let reason) = outcome {
-            outcome = await self.exchange(request, expiredToken: true)
+            outcome = await self.exchange(prepared, expiredToken: true)
             if case .refreshCredentialsAndRetry = outcome { outcome = .breakCircuit(reason: reason) }
         }
         return outcome
     }
 
-    private func exchange(_ request: HTTPClientRequest, expiredToken: Bool) async -> PushOutcome {
-        var request = request
+    private func exchange(_ prepared: PreparedPush, expiredToken: Bool) async -> PushOutcome {
+        var prepared = prepared
         do {
-            request.headers.replaceOrAdd(
+            prepared.request.headers.replaceOrAdd(
                 name: "authorization", value: try await self.token.authorization(expired: expiredToken))
         } catch {
             return .breakCircuit(reason: error.description)
         }
-        do {
-            let call = try await GatewayCall.perform(request, on: self.client, timeoutMs: self.timeoutMs)
+        return await GatewayCall.classify(prepared, provider: .apns, timeoutMs: self.timeoutMs) { call in
             struct Answer: Decodable { var reason: String? }
-            let reason = call.status == 200 ? nil : try? JSONDecoder().decode(Answer.self, from: call.body).reason
-            return PushOutcome.classify(
-                GatewayResponse(status: call.status, reason: reason ?? "", retryAfterMs: call.retryAfterMs), from: .apns
-            )
-        } catch {
-            return PushOutcome.classify(GatewayResponse(status: nil, reason: GatewayCall.describe(error)), from: .apns)
-        }
+            return (try? JSONDecoder().decode(Answer.self, from: call.body).reason) ?? ""
+        }.0
     }
 
     /// `{"aps": {alert, badge, sound, thread-id, mutable-content}, …data}` within 4 KB: a body that does not fit
@@ -88,8 +87,14 @@ public struct APNsSender: PushSender {
             var alert: [String: String] = [:]
             alert["title"] = push.title
             alert["body"] = body
-            var aps: [String: Any] = ["badge": push.badge, "sound": "default", "mutable-content": 1]
-            if !alert.isEmpty { aps["alert"] = alert }
+            var aps: [String: Any] = ["badge": push.badge]
+            if alert.isEmpty {
+                aps["content-available"] = 1  // a silent push: the app wakes and fetches
+            } else {
+                aps["alert"] = alert
+                aps["sound"] = "default"
+                aps["mutable-content"] = 1
+            }
             if let room = push.message.room { aps["thread-id"] = room }
             var root: [String: Any] = [:]
             for (key, value) in push.data where key != "aps" { root[key] = value }
@@ -98,7 +103,8 @@ public struct APNsSender: PushSender {
         }
         let full = try encode(body: push.body)
         if full.count <= Self.maxPayloadBytes { return full }
-        let short = try encode(body: push.body.map { String($0.prefix(256)) + "…" })
+        let room = Self.maxPayloadBytes - (try encode(body: nil)).count - 16
+        let short = try encode(body: push.body.map { $0.prefix(utf8Bytes: max(0, room)) + "…" })
         guard short.count <= Self.maxPayloadBytes else {
             throw APNsPayloadError(bytes: short.count)
         }

@@ -21,43 +21,46 @@ public struct FCMSender: PushSender {
         self.timeoutMs = timeoutMs
     }
 
-    public func send(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> PushOutcome {
-        guard let registration = entry.device.token else { return .removeDevice(reason: "FCM device without token") }
+    public func prepare(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> Preparation {
+        guard let registration = entry.device.token else {
+            return .failed(.removeDevice(reason: "FCM device without token"))
+        }
         let body: [UInt8]
         do {
             body = try Self.body(push, token: registration)
         } catch {
-            return .deadLetter(reason: "the FCM message could not be encoded: \(error)")
+            return .failed(.deadLetter(reason: "the FCM message could not be encoded: \(error)"))
         }
         var request = HTTPClientRequest(
             url: "\(self.baseURL)/v1/projects/\(self.token.account.projectID)/messages:send")
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
-        var outcome = await self.exchange(request, rejected: false)
+        return .ready(PreparedPush(client: self.client, request: request, destination: "fcm"))
+    }
+
+    public func execute(_ prepared: PreparedPush) async -> PushOutcome {
+        var (outcome, refused) = await self.exchange(prepared, rejecting: nil)
         if case .refreshCredentialsAndRetry(let reason) = outcome {
-            outcome = await self.exchange(request, rejected: true)
+            (outcome, _) = await self.exchange(prepared, rejecting: refused)
             if case .refreshCredentialsAndRetry = outcome { outcome = .breakCircuit(reason: reason) }
         }
         return outcome
     }
 
-    private func exchange(_ request: HTTPClientRequest, rejected: Bool) async -> PushOutcome {
-        var request = request
+    /// Returns the outcome and the authorization value it was sent with.
+    private func exchange(_ prepared: PreparedPush, rejecting refused: String?) async -> (PushOutcome, String?) {
+        var prepared = prepared
+        let authorization: String
         do {
-            request.headers.replaceOrAdd(
-                name: "authorization", value: try await self.token.authorization(rejected: rejected))
+            authorization = try await self.token.authorization(rejecting: refused)
         } catch {
-            return .breakCircuit(reason: "no FCM access token: \(error)")
+            return (.breakCircuit(reason: "no FCM access token: \(error)"), nil)
         }
-        do {
-            let call = try await GatewayCall.perform(request, on: self.client, timeoutMs: self.timeoutMs)
-            return PushOutcome.classify(
-                GatewayResponse(status: call.status, reason: Self.reason(call), retryAfterMs: call.retryAfterMs),
-                from: .fcm)
-        } catch {
-            return PushOutcome.classify(GatewayResponse(status: nil, reason: GatewayCall.describe(error)), from: .fcm)
-        }
+        prepared.request.headers.replaceOrAdd(name: "authorization", value: authorization)
+        let (outcome, _) = await GatewayCall.classify(
+            prepared, provider: .fcm, timeoutMs: self.timeoutMs, reason: Self.reason)
+        return (outcome, authorization)
     }
 
     /// The FCM error code when the answer has one (`details[].errorCode`), else the canonical status; for

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOFoundationEssentialsCompat
 import NIOHTTP1
 
 /// One HTTP exchange with a gateway: the status, headers and (bounded) body, or why none came.
@@ -10,14 +9,23 @@ struct GatewayCall {
     var headers: HTTPHeaders
     var body: ByteBuffer
 
-    /// The largest answer body read; gateways answer with small JSON.
+    /// The most of an answer body that is kept; gateways answer with small JSON, and the rest is read and dropped
+    /// (a large body after a 2xx is still a delivery).
     static let maxBodyBytes = 64 * 1024
 
     static func perform(_ request: HTTPClientRequest, on client: HTTPClient, timeoutMs: Int) async throws
         -> GatewayCall
     {
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutMs)))
-        let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+        var body = ByteBuffer()
+        do {
+            for try await var chunk in response.body where body.readableBytes < Self.maxBodyBytes {
+                let take = min(chunk.readableBytes, Self.maxBodyBytes - body.readableBytes)
+                if let slice = chunk.readSlice(length: take) { body.writeImmutableBuffer(slice) }
+            }
+        } catch {
+            // The status came; a body cut short does not change what it means.
+        }
         return GatewayCall(status: Int(response.status.code), headers: response.headers, body: body)
     }
 
@@ -41,5 +49,35 @@ struct GatewayCall {
             return "\(error)"
         }
         return String(describing: type(of: error)) + ": " + String("\(error)".prefix(200))
+    }
+
+    /// Performs `prepared` and classifies the answer for `provider`, with `reason` reading the service's error.
+    static func classify(
+        _ prepared: PreparedPush, provider: PushProvider, timeoutMs: Int, reason: (GatewayCall) -> String = { _ in "" }
+    ) async -> (PushOutcome, GatewayCall?) {
+        do {
+            let call = try await Self.perform(prepared.request, on: prepared.client, timeoutMs: timeoutMs)
+            let response = GatewayResponse(status: call.status, reason: reason(call), retryAfterMs: call.retryAfterMs)
+            return (PushOutcome.classify(response, from: provider), call)
+        } catch {
+            return (
+                PushOutcome.classify(GatewayResponse(status: nil, reason: Self.describe(error)), from: provider), nil
+            )
+        }
+    }
+}
+
+extension String {
+    /// At most `limit` UTF-8 bytes of the string, cut at a character boundary.
+    func prefix(utf8Bytes limit: Int) -> String {
+        var used = 0
+        var end = self.startIndex
+        for index in self.indices {
+            let size = self[index].utf8.count
+            if used + size > limit { break }
+            used += size
+            end = self.index(after: index)
+        }
+        return String(self[..<end])
     }
 }

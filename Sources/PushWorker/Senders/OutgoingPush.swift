@@ -15,24 +15,31 @@ public struct OutgoingPush: Sendable, Hashable {
     public var eventIDs: [String]
     /// The user's unacknowledged pushes (their pending set), for the app icon.
     public var badge: Int
+    /// When it is sent (ms): gateways get the time to live that is left, not the whole of it.
+    public var nowMs: Int64
 
-    public init(jobID: JobID, message: PushMessage, count: Int = 1, eventIDs: [String]? = nil, badge: Int) {
+    public init(
+        jobID: JobID, message: PushMessage, count: Int = 1, eventIDs: [String]? = nil, badge: Int, nowMs: Int64? = nil
+    ) {
         self.jobID = jobID
         self.message = message
         self.count = count
         self.eventIDs = eventIDs ?? [message.eventID]
         self.badge = badge
+        self.nowMs = nowMs ?? message.dueMs
     }
 
     /// The coalescing rule: pushes of one user with the same collapse key that are due together become one with
     /// the newest push's title and data, and, when there are several, the body "<n> new messages" (or
     /// "notifications" for other types) and `data.coalesced = "<n>"`.
-    public static func coalescing(_ parts: [(jobID: JobID, message: PushMessage)], badge: Int) -> OutgoingPush? {
+    public static func coalescing(
+        _ parts: [(jobID: JobID, message: PushMessage)], badge: Int, nowMs: Int64? = nil
+    ) -> OutgoingPush? {
         let sorted = parts.sorted { (StreamID($0.message.eventID) ?? .zero) < (StreamID($1.message.eventID) ?? .zero) }
         guard let newest = sorted.last else { return nil }
         return OutgoingPush(
             jobID: newest.jobID, message: newest.message, count: sorted.count,
-            eventIDs: sorted.map(\.message.eventID), badge: badge)
+            eventIDs: sorted.map(\.message.eventID), badge: badge, nowMs: nowMs)
     }
 
     public var title: String? { self.message.push.title }
@@ -51,10 +58,27 @@ public struct OutgoingPush: Sendable, Hashable {
         return data
     }
 
-    /// Seconds the gateway keeps trying (default 4 weeks, the longest FCM and Web Push allow).
-    public var ttlSeconds: Int { (self.message.push.ttlMs ?? 2_419_200_000) / 1_000 }
+    /// Seconds the gateway may still keep trying: what is left of the time to live (default 4 weeks, the
+    /// longest FCM and Web Push allow) after the time since the push was due.
+    public var ttlSeconds: Int {
+        Int(max(0, self.message.dueMs + Int64(self.message.ttlMs) - self.nowMs) / 1_000)
+    }
+
+    /// When the gateway should give up (APNs' `apns-expiration`, epoch seconds).
+    public var expiresAtSeconds: Int64 { (self.message.dueMs + Int64(self.message.ttlMs)) / 1_000 }
 
     public var isHighPriority: Bool { self.message.push.priority != "normal" }
+
+    /// No title and no body: a silent push that wakes the app to fetch.
+    public var isSilent: Bool { self.title == nil && self.body == nil }
+
+    /// The collapse key as RFC 8030's `Topic` (at most 32 characters of the URL-safe alphabet; autopush takes
+    /// `[A-Za-z0-9]` only): hex of a digest, so any key fits and distinct keys stay distinct.
+    public var topic: String? {
+        self.message.push.collapseKey.map { key in
+            SHA256.hash(data: Array(key.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        }
+    }
 
     /// 16 bytes that identify this push to one device, the same on every retry (APNs' `apns-id`, the webhook's
     /// `webhook-id`), so receivers can drop a duplicate after a worker crash.

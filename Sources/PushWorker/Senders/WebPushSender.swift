@@ -38,17 +38,16 @@ public struct WebPushSender: PushSender {
         }
     }
 
-    public func send(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> PushOutcome {
+    public func prepare(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> Preparation {
         guard let subscription = entry.device.subscription, let url = URL(string: subscription.endpoint),
             let p256dh = Base64URL.decode(subscription.keys.p256dh), let auth = Base64URL.decode(subscription.keys.auth)
         else {
-            return .removeDevice(reason: "the Web Push subscription is unreadable")
+            return .failed(.removeDevice(reason: "the Web Push subscription is unreadable"))
         }
-        let client: HTTPClient
-        do {
-            client = try await self.clients.client(for: url)
-        } catch {
-            return .deadLetter(reason: "refused: \(error.description)")
+        let pinned: EgressClients.Pinned
+        switch await self.clients.client(for: url) {
+        case .success(let client): pinned = client
+        case .failure(let refusal): return .failed(refusal.outcome)
         }
         let message = push.message
         var payload = Payload(
@@ -61,43 +60,37 @@ public struct WebPushSender: PushSender {
             if plaintext.count > WebPushEncryption.maxPlaintextBytes {
                 // The app fetches the event by id anyway: drop what does not fit rather than the push.
                 payload.data = ["notification_id": message.notificationID, "event_id": message.eventID]
-                payload.body = payload.body.map { String($0.prefix(512)) }
+                payload.title = payload.title.map { $0.prefix(utf8Bytes: 512) }
+                payload.body = payload.body.map { $0.prefix(utf8Bytes: 1_024) }
                 plaintext = Array(try encoder.encode(payload))
             }
             body = try WebPushEncryption.encrypt(plaintext, p256dh: p256dh, auth: auth)
         } catch let error as WebPushEncryptionError {
-            if case .invalidSubscription = error { return .removeDevice(reason: "\(error)") }
-            return .deadLetter(reason: "\(error)")
+            if case .invalidSubscription = error { return .failed(.removeDevice(reason: "\(error)")) }
+            return .failed(.deadLetter(reason: "\(error)"))
         } catch {
-            return .deadLetter(reason: "the payload could not be encoded: \(error)")
+            return .failed(.deadLetter(reason: "the payload could not be encoded: \(error)"))
         }
         let authorization: String
         do {
             authorization = try await self.vapid.authorization(for: url)
         } catch {
-            return .breakCircuit(reason: "VAPID signing failed: \(error.description)")
+            return .failed(.breakCircuit(reason: "VAPID signing failed: \(error.description)"))
         }
-        var request = HTTPClientRequest(url: subscription.endpoint)
+        var request = HTTPClientRequest(url: pinned.url)
         request.method = .POST
         request.headers.add(name: "ttl", value: "\(push.ttlSeconds)")
         request.headers.add(name: "urgency", value: push.isHighPriority ? "high" : "normal")
-        if let key = message.push.collapseKey {
-            // Topic: at most 32 characters of the URL-safe base64 alphabet (RFC 8030 §5.4), so a digest.
-            request.headers.add(name: "topic", value: Base64URL.encode(SHA256.hash(data: Array(key.utf8)).prefix(24)))
-        }
+        if let topic = push.topic { request.headers.add(name: "topic", value: topic) }
         request.headers.add(name: "content-encoding", value: "aes128gcm")
         request.headers.add(name: "content-type", value: "application/octet-stream")
         request.headers.add(name: "authorization", value: authorization)
         request.body = .bytes(ByteBuffer(bytes: body))
-        do {
-            let call = try await GatewayCall.perform(request, on: client, timeoutMs: self.timeoutMs)
-            return PushOutcome.classify(
-                GatewayResponse(status: call.status, reason: Self.reason(call), retryAfterMs: call.retryAfterMs),
-                from: .webPush)
-        } catch {
-            return PushOutcome.classify(
-                GatewayResponse(status: nil, reason: GatewayCall.describe(error)), from: .webPush)
-        }
+        return .ready(PreparedPush(client: pinned.client, request: request, destination: pinned.host))
+    }
+
+    public func execute(_ prepared: PreparedPush) async -> PushOutcome {
+        await GatewayCall.classify(prepared, provider: .webPush, timeoutMs: self.timeoutMs, reason: Self.reason).0
     }
 
     /// Autopush's `errno` or Apple's `reason`, when the service said one.

@@ -50,18 +50,20 @@ public struct WebhookSender: PushSender {
         }
     }
 
-    public func send(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> PushOutcome {
+    public func prepare(_ push: OutgoingPush, to entry: DeviceStore.Entry) async -> Preparation {
         guard let text = entry.device.url, let url = URL(string: text) else {
-            return .deadLetter(reason: "webhook device has no URL")
+            return .failed(.deadLetter(reason: "webhook device has no URL"))
         }
-        guard let secretText = entry.device.secret, let secret = try? WebhookSecret(secretText) else {
-            return .deadLetter(reason: "webhook device has no valid secret; register it again")
-        }
-        let client: HTTPClient
+        let secret: WebhookSecret
         do {
-            client = try await self.clients.client(for: url)
+            secret = try WebhookSecret(entry.device.secret ?? "")
         } catch {
-            return .deadLetter(reason: "refused: \(error.description)")
+            return .failed(.deadLetter(reason: "webhook device has no valid secret; register it again"))
+        }
+        let pinned: EgressClients.Pinned
+        switch await self.clients.client(for: url) {
+        case .success(let client): pinned = client
+        case .failure(let refusal): return .failed(refusal.outcome)
         }
         let message = push.message
         let body = Body(
@@ -71,14 +73,13 @@ public struct WebhookSender: PushSender {
             badge: push.badge, coalesced: push.count)
         let bytes: [UInt8]
         do {
-            let encoder = JSONEncoder()
-            bytes = Array(try encoder.encode(body))
+            bytes = Array(try JSONEncoder().encode(body))
         } catch {
-            return .deadLetter(reason: "the webhook body could not be encoded: \(error)")
+            return .failed(.deadLetter(reason: "the webhook body could not be encoded: \(error)"))
         }
         let id = "msg_" + Base64URL.encode(push.messageID(deviceID: entry.id))
         let timestamp = Int64(self.now().timeIntervalSince1970)
-        var request = HTTPClientRequest(url: text)
+        var request = HTTPClientRequest(url: pinned.url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "notify-push")
@@ -88,13 +89,10 @@ public struct WebhookSender: PushSender {
             name: "webhook-signature",
             value: WebhookSignature.sign(id: id, timestamp: timestamp, body: bytes, secret: secret))
         request.body = .bytes(ByteBuffer(bytes: bytes))
-        do {
-            let call = try await GatewayCall.perform(request, on: client, timeoutMs: self.timeoutMs)
-            return PushOutcome.classify(
-                GatewayResponse(status: call.status, retryAfterMs: call.retryAfterMs), from: .webhook)
-        } catch {
-            return PushOutcome.classify(
-                GatewayResponse(status: nil, reason: GatewayCall.describe(error)), from: .webhook)
-        }
+        return .ready(PreparedPush(client: pinned.client, request: request, destination: pinned.host))
+    }
+
+    public func execute(_ prepared: PreparedPush) async -> PushOutcome {
+        await GatewayCall.classify(prepared, provider: .webhook, timeoutMs: self.timeoutMs).0
     }
 }
