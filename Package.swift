@@ -157,6 +157,13 @@ let package = Package(
             name: "NotifyBench",
             dependencies: [
                 "DelayQueue",
+                "FakePushGateways",
+                "PushWorker",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "NotifyCore",
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -228,6 +235,8 @@ let package = Package(
             name: "NotifyCommandTests",
             dependencies: [
                 "DelayQueue",
+                "FakePushGateways",
+                "PushWorker",
                 "NotifyCore",
                 "NotifyTestSupport",
                 "RedisClient",

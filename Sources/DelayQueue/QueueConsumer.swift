@@ -20,6 +20,8 @@ import Synchronization
 public final class QueueConsumer: Service, Sendable {
     private struct State {
         var owned: [Int] = []
+        /// Shards a wake-up named since the last claim (a new job became their head).
+        var woken: Set<Int> = []
         var running = 0
         /// Claimed jobs not settled yet, by lease token (a job claimed again after losing its lease has a new
         /// one), with when their lease ends at the latest by our clock (for the lease keeper).
@@ -136,7 +138,10 @@ public final class QueueConsumer: Service, Sendable {
                 await withTaskCancellationHandler {
                     for await message in wakeUps {
                         let shard = String(buffer: message.payload).split(separator: " ").first.flatMap { Int($0) }
-                        if let shard, self.ownedShards.contains(shard) { self.wake.signal() }
+                        if let shard, self.ownedShards.contains(shard) {
+                            self.state.withLock { _ = $0.woken.insert(shard) }
+                            self.wake.signal()
+                        }
                     }
                 } onCancel: {
                     wakeUps.unsubscribe()
@@ -153,35 +158,64 @@ public final class QueueConsumer: Service, Sendable {
 
     // MARK: Claiming
 
+    /// Claims from the shards that have jobs due: each claim reply says when the shard's next job falls due, so
+    /// between full sweeps (every `maxSleepMs`, and whenever ownership changes) only shards whose next job is due,
+    /// or that a wake-up named, are claimed from. With jobs falling due every millisecond that is one or two
+    /// shards per round instead of all of them.
     private func claimLoop(jobs group: inout DiscardingTaskGroup) async {
         let configuration = self.queue.configuration
+        let sweepEvery = Duration.milliseconds(configuration.maxSleepMs)
+        var nextDue: [Int: ContinuousClock.Instant] = [:]
+        var lastSweep = ContinuousClock.now - sweepEvery
+        var lastOwned: [Int] = []
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                let (owned, free) = self.state.withLock { ($0.owned, configuration.maxConcurrentJobs - $0.running) }
-                var sleepMs = configuration.maxSleepMs
-                if free > 0, !owned.isEmpty {
+                let (owned, free, woken) = self.state.withLock { state in
+                    defer { state.woken = [] }
+                    return (state.owned, configuration.maxConcurrentJobs - state.running, state.woken)
+                }
+                let now = ContinuousClock.now
+                if owned != lastOwned {
+                    nextDue = [:]
+                    lastOwned = owned
+                }
+                let sweep = now - lastSweep >= sweepEvery
+                let targets =
+                    sweep
+                    ? owned
+                    : owned.filter { shard in woken.contains(shard) || (nextDue[shard].map { $0 <= now } ?? true) }
+                if free > 0, !targets.isEmpty {
+                    if sweep { lastSweep = now }
                     do {
-                        let perShard = max(1, min(configuration.claimBatch, DelayQueue.maxClaim, free / owned.count))
+                        let perShard = max(1, min(configuration.claimBatch, DelayQueue.maxClaim, free / targets.count))
                         // Leases run from the claim, which Redis ran after this instant: a conservative deadline.
                         let claimedBy = ContinuousClock.now + .milliseconds(configuration.leaseMs)
-                        let (batches, dropped) = try await self.claim(shards: owned, perShard: perShard)
+                        let (batches, dropped) = try await self.claim(shards: targets, perShard: perShard)
+                        let claimed = Set(batches.map(\.shard))
+                        for shard in targets where !claimed.contains(shard) { nextDue[shard] = nil }  // failed: retry
                         for batch in batches {
                             for job in batch.jobs where !dropped.contains(job.id) {
                                 self.start(job, leaseDeadline: claimedBy, in: &group)
                             }
                             if batch.jobs.count == perShard {
-                                sleepMs = 0  // more may be due right now
+                                nextDue[batch.shard] = now  // more may be due right now
                             } else if let next = [batch.nextDueMs, batch.nextLeaseDeadlineMs].compactMap({ $0 }).min() {
-                                sleepMs = min(sleepMs, Int(max(0, next - batch.nowMs)))
+                                nextDue[batch.shard] = now + .milliseconds(max(0, next - batch.nowMs))
+                            } else {
+                                nextDue[batch.shard] = now + sweepEvery  // empty: the next sweep looks again
                             }
                         }
                     } catch {
                         self.logger.warning("queue claim failed", metadata: ["error": "\(error)"])
-                        sleepMs = min(configuration.maxSleepMs, 200)
+                        for shard in targets { nextDue[shard] = ContinuousClock.now + .milliseconds(200) }
                     }
                 }
-                if sleepMs > 0 {
-                    await self.wake.wait(upTo: .milliseconds(sleepMs))
+                let wakeAt = ([lastSweep + sweepEvery] + owned.compactMap { nextDue[$0] }).min() ?? (now + sweepEvery)
+                let sleep = wakeAt - ContinuousClock.now
+                if free <= 0 {
+                    await self.wake.wait(upTo: sweepEvery)  // a finishing job signals
+                } else if sleep > .zero {
+                    await self.wake.wait(upTo: sleep)
                 }
             }
         } onGracefulShutdown: {

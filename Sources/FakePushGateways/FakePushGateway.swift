@@ -23,6 +23,8 @@ public final class FakePushGateway: Sendable {
         /// The decrypted (Web Push) or plain (webhook) body.
         public var body: [UInt8]
         public var headers: [String: String]
+        /// When it was accepted (ms since 1970).
+        public var receivedAtMs: Int64 = Int64(Date().timeIntervalSince1970 * 1_000)
 
         public var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(self.body))) as? [String: Any]
@@ -61,13 +63,19 @@ public final class FakePushGateway: Sendable {
         var fcm: FCMAccount?
         var accessTokens: Set<String> = []
         var tokenGrants = 0
+        var requests = 0
+        var requestWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     let state = Mutex(State())
     public let logger: Logger
 
-    public init(logger: Logger = Logger(label: "fake-gateway")) {
+    /// Whether accepted requests keep their bodies and headers (benchmarks keep only target and time).
+    public let keepsBodies: Bool
+
+    public init(logger: Logger = Logger(label: "fake-gateway"), keepsBodies: Bool = true) {
         self.logger = logger
+        self.keepsBodies = keepsBodies
     }
 
     /// Registers a Web Push subscriber for `/webpush/<target>`; returns it for the device's subscription.
@@ -89,6 +97,59 @@ public final class FakePushGateway: Sendable {
     }
 
     public var deliveries: [Delivery] { self.state.withLock { $0.deliveries } }
+
+    /// Requests that reached a push route, answered or not yet (a stalled one counts at once).
+    public var requestsReceived: Int { self.state.withLock { $0.requests } }
+
+    /// Waits until at least `count` requests reached a push route; throws after `timeout`.
+    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let done = self.state.withLock { state -> Bool in
+                        if state.requests >= count { return true }
+                        state.requestWaiters.append((count, continuation))
+                        return false
+                    }
+                    if done { continuation.resume() }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = try await group.next() ?? false
+            if !first {
+                // Release the waiter so the group can end.
+                let waiters = self.state.withLock { state in
+                    defer { state.requestWaiters = [] }
+                    return state.requestWaiters.map(\.continuation)
+                }
+                for waiter in waiters { waiter.resume() }
+                group.cancelAll()
+                throw GatewayWaitTimeout(
+                    expected: count, deliveries: self.requestsReceived, violations: self.violations)
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Counts a request on a push route (before any scripted answer or check).
+    func arrived() {
+        let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.requests += 1
+            let ready = state.requestWaiters.filter { $0.count <= state.requests }.map(\.continuation)
+            state.requestWaiters.removeAll { $0.count <= state.requests }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Forgets what was accepted (between benchmark rounds).
+    public func resetDeliveries() {
+        self.state.withLock { $0.deliveries.removeAll(keepingCapacity: true) }
+    }
     public var violations: [String] { self.state.withLock { $0.violations } }
 
     public func deliveries(to target: String) -> [Delivery] { self.deliveries.filter { $0.target == target } }
@@ -125,6 +186,7 @@ public final class FakePushGateway: Sendable {
         let router = Router()
         router.post("webpush/:target") { request, context -> Response in
             let target = try context.parameters.require("target")
+            self.arrived()
             if let answer = await self.scripted(target) { return answer }
             let body = try await request.body.collect(upTo: 1 << 20)
             switch await self.checkWebPush(request, body: Array(buffer: body), target: target) {
@@ -138,6 +200,7 @@ public final class FakePushGateway: Sendable {
         self.addProviderRoutes(to: router)
         router.post("webhook/:target") { request, context -> Response in
             let target = try context.parameters.require("target")
+            self.arrived()
             if let answer = await self.scripted(target) { return answer }
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
             if let violation = self.checkWebhook(request, body: body, target: target) {
@@ -250,6 +313,11 @@ public final class FakePushGateway: Sendable {
     }
 
     func accept(_ delivery: Delivery) {
+        var delivery = delivery
+        if !self.keepsBodies {
+            delivery.body = []
+            delivery.headers = [:]
+        }
         let ready = self.state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.deliveries.append(delivery)
             let count = state.deliveries.count

@@ -237,6 +237,7 @@ struct PushFlowTests {
             }
             #expect(devices[browser] == nil, "the 410 removed the subscription")
             #expect(devices[hook] != nil)
+            try await Self.waitUntilSettled(fixture.api.queue)  // the retry is scheduled before time moves on
             fixture.api.clock.advance(byMs: 13_000)
             try await fixture.gateway.waitForDeliveries(1)
             #expect(fixture.gateway.deliveries.map(\.target) == [hook])
@@ -376,6 +377,7 @@ struct PushFlowTests {
             fixture.api.clock.advance(byMs: 1_100)
             try await fixture.gateway.waitForDeliveries(1)
             #expect(fixture.gateway.deliveries.map(\.target) == [hook])
+            try await Self.waitUntilSettled(fixture.api.queue)  // the retry is scheduled before time moves on
             // Retried with the network back-off (5 s ± 20 %): only the devices that did not get it.
             fixture.api.clock.advance(byMs: 6_500)
             try await fixture.gateway.waitForDeliveries(2)
@@ -464,6 +466,49 @@ struct PushFlowTests {
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
+        }
+    }
+
+    @Test("an ack after the claim but before the send drops the push")
+    func ackedAfterClaim() async throws {
+        // A long coalescing window holds the claimed job before its send, so the ack lands in between.
+        try await Self.withFixture({ $0.coalesceWindowMs = 3_000 }) { fixture in
+            let (hook, _) = try await fixture.registerDevices(for: "mallory")
+            let token = try await fixture.api.token(for: "mallory")
+            let sent = try await fixture.notify("mallory", delayMs: 1_000, collapse: "general")
+            fixture.api.clock.advance(byMs: 1_100)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await fixture.api.queue.stats().total.inFlight == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))  // polling Redis for the claim
+            }
+            let ack = try await fixture.api.send(.POST, "/v1/ack", bearer: token, json: #"{"ids": ["\#(sent.event)"]}"#)
+            #expect(try ack.object()["in_flight"] as? Int == 1, "\(ack.body)")
+            try await Self.waitUntilSettled(fixture.api.queue)
+            #expect(fixture.gateway.deliveries(to: hook).isEmpty)
+            #expect(fixture.gateway.deliveries.isEmpty)
+            #expect(try await fixture.api.queue.stats().total.counters["cancelled", default: 0] == 1)
+        }
+    }
+
+    @Test("quiet hours that began after scheduling defer the push to their end, without using an attempt")
+    func quietHoursAtSendTime() async throws {
+        try await Self.withFixture { fixture in
+            let (hook, _) = try await fixture.registerDevices(for: "nina")
+            let token = try await fixture.api.token(for: "nina")
+            // The test clock starts at 2023-11-14T22:13:20Z.
+            _ = try await fixture.notify("nina", delayMs: 60_000)
+            let quiet = try await fixture.api.send(
+                .PUT, "/v1/preferences", bearer: token,
+                json: #"{"quiet_hours": {"start": "22:00", "end": "23:00", "time_zone": "UTC"}}"#)
+            #expect(quiet.status == 200)
+            fixture.api.clock.advance(byMs: 60_100)
+            try await Self.waitUntilSettled(fixture.api.queue)
+            #expect(fixture.gateway.deliveries.isEmpty, "inside quiet hours")
+            let stats = try await fixture.api.queue.stats().total
+            #expect(stats.scheduledLater == 1 && stats.counters["retried", default: 0] == 0)
+            fixture.api.clock.set(1_700_002_800_000 + 1_000)  // 23:00:01
+            try await fixture.gateway.waitForDeliveries(2)
+            #expect(fixture.gateway.deliveries(to: hook).count == 1)
         }
     }
 }

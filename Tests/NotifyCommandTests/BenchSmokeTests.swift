@@ -16,6 +16,7 @@ struct BenchSmokeTests {
                 "bench", "ingest", "--singles", "200", "--groups", "10", "--streams", "20", "--live-events", "40",
                 "--runs", "1",
             ],
+            ["bench", "push", "--jobs", "100", "--concurrency", "64", "--steady-rate", "50", "--steady-seconds", "1"],
         ])
     func resultLine(arguments: [String]) throws {
         var environment = NotifyBinary.cleanEnvironment

@@ -68,12 +68,21 @@ public struct EgressPolicy: Sendable, Hashable {
         return address == [UInt8](repeating: 0, count: 15) + [1]
     }
 
-    /// IPv4 inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address.
+    /// IPv4 inside an IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), SIIT (::ffff:0:a.b.c.d) or
+    /// NAT64 (64:ff9b::a.b.c.d) IPv6 address, or a 6to4 one (2002:aabb:ccdd::).
     static func embeddedV4(_ address: [UInt8]) -> [UInt8]? {
         guard address.count == 16 else { return nil }
-        let mapped = [UInt8](repeating: 0, count: 10) + [0xff, 0xff]
+        let prefix = Array(address[0..<12])
+        let zeros = [UInt8](repeating: 0, count: 10)
+        let mapped = zeros + [0xff, 0xff]
+        let compatible = zeros + [0, 0]
+        let siit = [UInt8](repeating: 0, count: 8) + [0xff, 0xff, 0, 0]
         let nat64: [UInt8] = [0x00, 0x64, 0xff, 0x9b] + [UInt8](repeating: 0, count: 8)
-        if Array(address[0..<12]) == mapped || Array(address[0..<12]) == nat64 { return Array(address[12...]) }
+        if prefix == compatible, address[12...].allSatisfy({ $0 == 0 }) || address[12...] == [0, 0, 0, 1] {
+            return nil  // :: and ::1 are not IPv4
+        }
+        if [mapped, compatible, siit, nat64].contains(prefix) { return Array(address[12...]) }
+        if address[0] == 0x20, address[1] == 0x02 { return Array(address[2..<6]) }
         return nil
     }
 
@@ -97,6 +106,10 @@ public struct EgressPolicy: Sendable, Hashable {
         switch true {
         case address[0] & 0xfe == 0xfc: return "unique local (private)"
         case address[0] == 0xfe && address[1] & 0xc0 == 0x80: return "link-local"
+        case address[0] == 0xfe && address[1] & 0xc0 == 0xc0: return "site-local"
+        case address[0..<4] == [0x00, 0x64, 0xff, 0x9b] && address[4] == 0x00 && address[5] == 0x01:
+            return "local-use NAT64 (64:ff9b:1::/48)"
+        case address[0..<8] == [0x01, 0x00, 0, 0, 0, 0, 0, 0]: return "discard-only (100::/64)"
         case address[0] == 0xff: return "multicast"
         default: return nil
         }

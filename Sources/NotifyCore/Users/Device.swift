@@ -14,10 +14,20 @@ public struct Device: Codable, Sendable, Hashable {
         public struct Keys: Codable, Sendable, Hashable {
             public var p256dh: String
             public var auth: String
+
+            public init(p256dh: String, auth: String) {
+                self.p256dh = p256dh
+                self.auth = auth
+            }
         }
 
         public var endpoint: String
         public var keys: Keys
+
+        public init(endpoint: String, keys: Keys) {
+            self.endpoint = endpoint
+            self.keys = keys
+        }
     }
 
     public var platform: Platform

@@ -68,14 +68,23 @@ public actor EgressClients {
         } catch {
             return .failure(Refusal(description: error.description, transient: false))
         }
-        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false), let rawHost = components.host
-        else { return .failure(Refusal(description: "the URL has no host", transient: false)) }
-        let host = rawHost.lowercased()
-        components.host = host
-        guard let text = components.string else {
-            return .failure(Refusal(description: "the URL cannot be rebuilt", transient: false))
+        guard let rawHost = url.host, !rawHost.isEmpty else {
+            return .failure(Refusal(description: "the URL has no host", transient: false))
         }
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        // The pin is keyed by the lowercased host, so the request must name the host exactly so.
+        let host = rawHost.lowercased()
+        var text = url.absoluteString
+        if host != rawHost {
+            guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false) else {
+                return .failure(Refusal(description: "the URL cannot be rebuilt", transient: false))
+            }
+            components.host = host
+            guard let rebuilt = components.string else {
+                return .failure(Refusal(description: "the URL cannot be rebuilt", transient: false))
+            }
+            text = rebuilt
+        }
+        let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         if EgressPolicy.isAddressLiteral(bare) {
             // Checked by checkURL already; nothing to resolve.
             let client =

@@ -15,7 +15,7 @@ final class ProviderLane: Sendable {
     let sender: any PushSender
     private let limit: ConcurrencyLimit
     private let breakerTemplate: CircuitBreaker
-    private let breakers = Mutex<[String: CircuitBreaker]>([:])
+    private let breakers = Mutex<(byDestination: [String: CircuitBreaker], open: Int)>(([:], 0))
     private let metrics = PushMetrics()
 
     /// Breakers kept at most; closed ones are forgotten beyond it (a closed breaker holds nothing worth keeping).
@@ -52,7 +52,7 @@ final class ProviderLane: Sendable {
                 guard await mayProceed() else { return nil }
                 let destination = prepared.destination
                 let (allowed, retryInMs) = self.breakers.withLock { breakers in
-                    breakers[destination, default: self.breakerTemplate].allow(nowMs: nowMs())
+                    breakers.byDestination[destination, default: self.breakerTemplate].allow(nowMs: nowMs())
                 }
                 guard allowed else {
                     self.metrics.held(self.provider)
@@ -69,8 +69,9 @@ final class ProviderLane: Sendable {
     }
 
     private func record(_ outcome: PushOutcome, destination: String, nowMs: Int64) {
-        let open = self.breakers.withLock { breakers -> Int in
-            var breaker = breakers[destination, default: self.breakerTemplate]
+        let open = self.breakers.withLock { breakers -> Int? in
+            var breaker = breakers.byDestination[destination, default: self.breakerTemplate]
+            let wasClosed = breaker.isClosed
             switch outcome {
             case .delivered, .removeDevice, .deadLetter:
                 breaker.recordSuccess()  // the gateway is up and answering
@@ -82,12 +83,16 @@ final class ProviderLane: Sendable {
             case .refreshCredentialsAndRetry, .breakCircuit:
                 breaker.trip(nowMs: nowMs)
             }
-            breakers[destination] = breaker
-            if breakers.count > Self.maxBreakers {
-                breakers = breakers.filter { !$0.value.isClosed }
+            if breaker.isClosed, breakers.byDestination.count >= Self.maxBreakers {
+                breakers.byDestination.removeValue(forKey: destination)  // a closed breaker holds nothing
+            } else {
+                breakers.byDestination[destination] = breaker
             }
-            return breakers.values.count(where: { !$0.isClosed })
+            guard wasClosed != breaker.isClosed else { return nil }
+            breakers.open += breaker.isClosed ? -1 : 1
+            return breakers.open
         }
+        guard let open else { return }
         self.metrics.breakersOpen(self.provider, open)
     }
 }

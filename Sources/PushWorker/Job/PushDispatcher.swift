@@ -82,10 +82,23 @@ public final class PushDispatcher: Sendable {
         }
     }
 
-    /// Per member: whether a check right before a send found it cancelled (or its lease lost).
+    /// Per member: whether a check right before a send found it cancelled (or its lease lost), and when it was
+    /// last found still going. The devices of one job are sent within the same milliseconds: a check a few
+    /// milliseconds old serves them all (an ack landing in that window is one landing just after a check).
     private final class Cancellations: Sendable {
         let flags: Mutex<[Bool]>
-        init(count: Int) { self.flags = Mutex([Bool](repeating: false, count: count)) }
+        let confirmed: Mutex<[ContinuousClock.Instant?]>
+        static let reuse: Duration = .milliseconds(5)
+
+        init(count: Int) {
+            self.flags = Mutex([Bool](repeating: false, count: count))
+            self.confirmed = Mutex([ContinuousClock.Instant?](repeating: nil, count: count))
+        }
+
+        func recentlyConfirmed(_ index: Int) -> Bool {
+            guard let at = self.confirmed.withLock({ $0[index] }) else { return false }
+            return ContinuousClock.now - at < Self.reuse
+        }
     }
 
     func deliver(_ members: [Coalescer.Member]) async -> [JobResult] {
@@ -131,19 +144,23 @@ public final class PushDispatcher: Sendable {
             let wait = max(1_000, Int(end.timeIntervalSince(nowDate) * 1_000))
             verdicts.set(verdicts.open, .deferred(afterMs: wait))
         }
-        // Jobs acked or retracted since the claim are dropped before anything is rendered, so the push never
-        // carries their content; the check is asked again right before each request.
+        // Jobs acked or retracted since the claim are dropped before anything is rendered, so a coalesced push
+        // never carries their content; a single job needs no such check, as the one right before each request
+        // decides for it.
         let candidates = verdicts.open
-        let proceeding = await withTaskGroup(of: (Int, Bool).self) { group in
-            for index in candidates {
-                // A failed check is not a cancel: the check before each request asks again, and its failure
-                // retries the job.
-                group.addTask { (index, (try? await members[index].control.mayProceed()) ?? true) }
+        let proceeding =
+            candidates.count == 1
+            ? candidates
+            : await withTaskGroup(of: (Int, Bool).self) { group in
+                for index in candidates {
+                    // A failed check is not a cancel: the check before each request asks again, and its failure
+                    // retries the job.
+                    group.addTask { (index, (try? await members[index].control.mayProceed()) ?? true) }
+                }
+                var proceeding: [Int] = []
+                for await (index, proceeds) in group where proceeds { proceeding.append(index) }
+                return proceeding.sorted()
             }
-            var proceeding: [Int] = []
-            for await (index, proceeds) in group where proceeds { proceeding.append(index) }
-            return proceeding.sorted()
-        }
         verdicts.set(candidates.filter { !proceeding.contains($0) }, .dropped)
         guard !proceeding.isEmpty else { return verdicts.results.map { $0 ?? .dropped } }
         guard !entries.isEmpty else {
@@ -173,6 +190,16 @@ public final class PushDispatcher: Sendable {
             return outcomes
         }
         let combined = await self.combine(outcomes, user: user, attempt: members[proceeding[0]].job.attempt)
+        if combined != .done {
+            // The job will run again (or be replayed): remember who got it, so that run skips them. When it is
+            // done, the settle that ends it removes the record anyway, so the happy path writes nothing; a worker
+            // that dies before settling sends to every device once more after the lease (at most once more).
+            let reached = outcomes.compactMap { entry, result -> String? in
+                if case .answered(.delivered) = result { return entry.id }
+                return nil
+            }
+            await self.recordSent(reached, members: live.map(\.member))
+        }
         let cancelled = cancellations.flags.withLock { $0 }
         for index in proceeding {
             verdicts.set([index], cancelled[index] ? .dropped : combined)
@@ -196,9 +223,14 @@ public final class PushDispatcher: Sendable {
             // Right before the gateway call: an ack or retract since the claim drops the push.
             var anyProceeds = false
             for (index, member) in members {
+                if cancellations.recentlyConfirmed(index) {
+                    anyProceeds = true
+                    continue
+                }
                 do {
                     if try await member.control.mayProceed() {
                         anyProceeds = true
+                        cancellations.confirmed.withLock { $0[index] = .now }
                     } else {
                         cancellations.flags.withLock { $0[index] = true }
                     }
@@ -210,22 +242,21 @@ public final class PushDispatcher: Sendable {
         }
         if case .answered(.delivered) = result {
             self.metrics.lag(milliseconds: self.nowMs - dueMs)
-            await self.recordSent(entry.id, members: members.map(\.member))
         }
         return result
     }
 
-    /// Remembers that the device got the push, so a retry or replay of any of these jobs skips it (the set lives
-    /// with the job's guards and goes when the job ends). A crash before this point sends the push to the device
-    /// once more (after the lease): at least once per device, at most once more.
-    private func recordSent(_ deviceID: String, members: [Coalescer.Member]) async {
+    /// Remembers the devices that got the push, so a retry or replay of any of these jobs skips them (the set
+    /// lives with the job's guards and goes when the job ends).
+    private func recordSent(_ deviceIDs: [String], members: [Coalescer.Member]) async {
+        guard !deviceIDs.isEmpty else { return }
         let guardMs = self.queue.configuration.jobGuardMs
         var commands: [RedisCommand] = []
         for member in members {
             let key = RedisArgument.string(
                 self.queue.userKeys.sentDevices(
                     notificationID: member.job.id.notificationID, userID: member.job.id.userID))
-            commands.append(RedisCommand("SADD", key, .string(deviceID)))
+            commands.append(RedisCommand("SADD", [key] + deviceIDs.map { .string($0) }))
             commands.append(RedisCommand("PEXPIRE", key, .integer(guardMs), "GT"))
             commands.append(RedisCommand("PEXPIRE", key, .integer(guardMs), "NX"))
         }
@@ -233,7 +264,7 @@ public final class PushDispatcher: Sendable {
             for reply in try await self.queue.client.send(batch: commands) { _ = try reply.throwingIfError() }
         } catch {
             self.logger.warning(
-                "could not record a delivered push; a retry may send it to this device again",
+                "could not record the devices a push reached; its retry may send to them again",
                 metadata: ["error": "\(error)"])
         }
     }

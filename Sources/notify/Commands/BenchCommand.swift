@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark scenario against a peer in the same run.",
-        subcommands: [RedisBenchCommand.self, QueueBenchCommand.self, IngestBenchCommand.self]
+        subcommands: [RedisBenchCommand.self, QueueBenchCommand.self, IngestBenchCommand.self, PushBenchCommand.self]
     )
 }
 
@@ -68,7 +68,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
 }
 
 extension String {
-    fileprivate func leftPadded(_ width: Int) -> String {
+    func leftPadded(_ width: Int) -> String {
         self.count >= width ? self : String(repeating: " ", count: width - self.count) + self
     }
 }
