@@ -170,9 +170,11 @@ public final class QueueConsumer: Service, Sendable {
         var lastOwned: [Int] = []
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                // Wake-ups are taken only when there is room to claim: a full consumer keeps them for later.
                 let (owned, free, woken) = self.state.withLock { state in
-                    defer { state.woken = [] }
-                    return (state.owned, configuration.maxConcurrentJobs - state.running, state.woken)
+                    let free = configuration.maxConcurrentJobs - state.running
+                    defer { if free > 0 { state.woken = [] } }
+                    return (state.owned, free, state.woken)
                 }
                 let now = ContinuousClock.now
                 if owned != lastOwned {
@@ -180,19 +182,23 @@ public final class QueueConsumer: Service, Sendable {
                     lastOwned = owned
                 }
                 let sweep = now - lastSweep >= sweepEvery
+                // A sweep counts as done even with nothing to claim (no shards owned yet, or no room): the next is
+                // a sweep interval away, so an idle or shard-less consumer sleeps instead of spinning.
+                if sweep, free > 0 { lastSweep = now }
                 let targets =
                     sweep
                     ? owned
                     : owned.filter { shard in woken.contains(shard) || (nextDue[shard].map { $0 <= now } ?? true) }
                 if free > 0, !targets.isEmpty {
-                    if sweep { lastSweep = now }
                     do {
                         let perShard = max(1, min(configuration.claimBatch, DelayQueue.maxClaim, free / targets.count))
                         // Leases run from the claim, which Redis ran after this instant: a conservative deadline.
                         let claimedBy = ContinuousClock.now + .milliseconds(configuration.leaseMs)
                         let (batches, dropped) = try await self.claim(shards: targets, perShard: perShard)
                         let claimed = Set(batches.map(\.shard))
-                        for shard in targets where !claimed.contains(shard) { nextDue[shard] = nil }  // failed: retry
+                        for shard in targets where !claimed.contains(shard) {
+                            nextDue[shard] = ContinuousClock.now + .milliseconds(200)  // its script failed: soon again
+                        }
                         for batch in batches {
                             for job in batch.jobs where !dropped.contains(job.id) {
                                 self.start(job, leaseDeadline: claimedBy, in: &group)
@@ -216,6 +222,8 @@ public final class QueueConsumer: Service, Sendable {
                     await self.wake.wait(upTo: sweepEvery)  // a finishing job signals
                 } else if sleep > .zero {
                     await self.wake.wait(upTo: sleep)
+                } else if owned.isEmpty {
+                    await self.wake.wait(upTo: sweepEvery)  // nothing to claim from until the heartbeat assigns shards
                 }
             }
         } onGracefulShutdown: {

@@ -54,6 +54,12 @@ struct PushFlowTests {
             #expect(response.status == 201)
             let secret = try #require(try response.object()["secret"] as? String)
             try self.gateway.setSecret(secret, for: hook)
+            // Registered again without a secret (as apps do on every start): it keeps its secret, not shown again;
+            // the deliveries below verify with the first one.
+            let again = try await self.api.send(
+                .PUT, "/v1/devices/\(hook)", bearer: token,
+                json: #"{"platform": "webhook", "url": "\#(self.gatewayURL)/webhook/\#(hook)"}"#)
+            #expect(again.status == 200 && !again.body.contains("whsec_"))
             let listed = try await self.api.send(.GET, "/v1/devices", bearer: token)
             #expect(!listed.body.contains("whsec_"), "listings never show a webhook secret")
             let browser = "browser-\(user)"

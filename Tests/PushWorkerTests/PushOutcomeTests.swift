@@ -32,7 +32,7 @@ struct PushOutcomeTests {
             (.fcm, 500, "INTERNAL", "retry"), (.fcm, 401, "UNAUTHENTICATED", "refresh"),
             (.fcm, 401, "THIRD_PARTY_AUTH_ERROR", "break"), (.fcm, 403, "PERMISSION_DENIED", "break"),
             (.webPush, 201, "", "delivered"), (.webPush, 404, "", "remove"), (.webPush, 410, "", "remove"),
-            (.webPush, 403, "VapidPkHashMismatch", "remove"), (.webPush, 403, "BadJwtToken", "break"),
+            (.webPush, 403, "VapidPkHashMismatch", "remove"), (.webPush, 403, "BadJwtToken", "dead"),
             (.webPush, 400, "BadTtl", "dead"), (.webPush, 413, "", "dead"), (.webPush, 429, "", "retry"),
             (.webPush, 502, "", "retry"), (.webPush, 301, "", "dead"), (.webhook, 204, "", "delivered"),
             (.webhook, 410, "", "remove"), (.webhook, 500, "", "retry"), (.webhook, 404, "", "dead"),

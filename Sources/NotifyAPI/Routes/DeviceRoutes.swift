@@ -22,21 +22,14 @@ struct DeviceRoutes {
             }
             // A webhook keeps its secret when registered again without one (apps re-register on every start);
             // a new one is generated and shown once in this response. The backend rotates it by sending one.
-            var shown = device.secret != nil
-            if device.platform == .webhook, device.secret == nil {
-                if let old = try await self.store.get(userID: user, deviceID: id), old.platform == .webhook,
-                    let secret = old.secret
-                {
-                    device.secret = secret
-                } else {
-                    device.secret = WebhookSecret.generate().text
-                    shown = true
-                }
-            }
-            let answer = shown ? device : device.redacted
-            switch try await self.store.put(userID: user, deviceID: id, device: device) {
-            case .created: return try JSONBody.response(answer, status: .created)
-            case .updated: return try JSONBody.response(answer)
+            let given = device.secret != nil
+            let candidate = device.platform == .webhook && !given ? WebhookSecret.generate().text : nil
+            let (outcome, newSecret) = try await self.store.put(
+                userID: user, deviceID: id, device: device, secretIfNew: candidate)
+            device.secret = newSecret ?? (given ? device.secret : nil)
+            switch outcome {
+            case .created: return try JSONBody.response(device, status: .created)
+            case .updated: return try JSONBody.response(device)
             case .limitReached:
                 throw Problem.conflict(
                     "at most \(self.store.maxDevices) devices per user; delete one (DELETE /v1/devices/{id}) first")

@@ -34,16 +34,27 @@ public struct DeviceStore: Sendable {
 
     /// Registers or replaces a device. Checking the count and writing are one script, so two concurrent
     /// registrations cannot pass the limit together.
-    public func put(userID: String, deviceID: String, device: Device) async throws -> PutOutcome {
+    ///
+    /// - Parameter secretIfNew: for a webhook registered without a secret: the secret to store unless the device
+    ///   is a webhook with one already, which it keeps (decided in the same script, so a concurrent rotation or
+    ///   first registration cannot be undone by a stale read).
+    /// - Returns: the outcome, and the secret stored when it is `secretIfNew` (to show once).
+    public func put(userID: String, deviceID: String, device: Device, secretIfNew: String? = nil) async throws
+        -> (outcome: PutOutcome, newSecret: String?)
+    {
         let json = String(decoding: try JSONEncoder().encode(device), as: UTF8.self)
         let reply = try await self.client.eval(
             Self.putScript, keys: [.string(self.keys.devices(userID))],
-            arguments: [.string(deviceID), .string(json), .integer(self.maxDevices)])
-        switch reply.int {
-        case 1: return .created
-        case 0: return .updated
-        default: return .limitReached
-        }
+            arguments: [.string(deviceID), .string(json), .integer(self.maxDevices), .string(secretIfNew ?? "")])
+        let values = reply.array ?? []
+        let outcome: PutOutcome =
+            switch values.first?.int {
+            case 1: .created
+            case 0: .updated
+            default: .limitReached
+            }
+        let fresh = values.count > 1 && values[1].int == 1
+        return (outcome, fresh ? secretIfNew : nil)
     }
 
     /// Removes a device; `false` when the user had no such device.
@@ -109,15 +120,28 @@ public struct DeviceStore: Sendable {
         return 0
         """)
 
-    /// 1 = created, 0 = replaced, -1 = the user is at the limit.
+    /// Returns {1 = created, 0 = replaced, -1 = the user is at the limit; 1 when ARGV[4] became the secret}.
     static let putScript = RedisScript(
         """
-        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-            return 0
+        local json, fresh = ARGV[2], 0
+        local old = redis.call('HGET', KEYS[1], ARGV[1])
+        if ARGV[4] ~= '' then
+            local kept = nil
+            if old then
+                local ok, decoded = pcall(cjson.decode, old)
+                if ok and type(decoded) == 'table' and decoded.platform == 'webhook'
+                    and type(decoded.secret) == 'string' then kept = decoded.secret end
+            end
+            local device = cjson.decode(json)
+            if kept then device.secret = kept else device.secret = ARGV[4]; fresh = 1 end
+            json = cjson.encode(device)
         end
-        if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        return 1
+        if old then
+            redis.call('HSET', KEYS[1], ARGV[1], json)
+            return {0, fresh}
+        end
+        if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {-1, 0} end
+        redis.call('HSET', KEYS[1], ARGV[1], json)
+        return {1, fresh}
         """)
 }

@@ -156,7 +156,9 @@ extension PushOutcome {
         case (404, _), (410, _), (401, "VapidPkHashMismatch"), (403, "VapidPkHashMismatch"):
             return .removeDevice(reason: reason)
         case (401, _), (403, _):
-            return .breakCircuit(reason: reason)
+            // Push services are shared by every subscriber (fcm.googleapis.com, Mozilla's, Apple's): a refusal
+            // is about this subscription (made under another VAPID key, say), not grounds to hold back the rest.
+            return .deadLetter(reason: reason)
         case (429, _):
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .webPushRateLimited)
         case (500...599, _):

@@ -91,15 +91,20 @@ public struct FCMSender: PushSender {
         var android: [String: Any] = [
             "priority": push.isHighPriority ? "HIGH" : "NORMAL", "ttl": "\(push.ttlSeconds)s",
         ]
-        var apnsHeaders = ["apns-priority": push.isHighPriority ? "10" : "5", "apns-push-type": "alert"]
+        // Data-only messages reach iOS as background pushes, which APNs takes at priority 5 only.
+        var apnsHeaders = [
+            "apns-priority": push.isHighPriority && !push.isSilent ? "10" : "5",
+            "apns-push-type": push.isSilent ? "background" : "alert",
+            "apns-expiration": "\(push.expiresAtSeconds)",
+        ]
         var webpushHeaders = ["TTL": "\(push.ttlSeconds)", "Urgency": push.isHighPriority ? "high" : "normal"]
         if let key = message.push.collapseKey {
             android["collapse_key"] = key
             apnsHeaders["apns-collapse-id"] = key
-            webpushHeaders["Topic"] = String(
-                key.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(32))
+            webpushHeaders["Topic"] = push.topic
         }
         var aps: [String: Any] = ["badge": push.badge]
+        if push.isSilent { aps["content-available"] = 1 }
         if let room = message.room { aps["thread-id"] = room }
         var fields: [String: Any] = [
             "token": token, "data": push.data, "android": android,

@@ -16,17 +16,46 @@ struct GatewayCall {
     static func perform(_ request: HTTPClientRequest, on client: HTTPClient, timeoutMs: Int) async throws
         -> GatewayCall
     {
+        // One deadline for the head and the body: AHC's own ends with the head, and a receiver trickling an
+        // endless body must not hold a send slot.
+        let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutMs)))
+        let status = Int(response.status.code)
         var body = ByteBuffer()
-        do {
-            for try await var chunk in response.body where body.readableBytes < Self.maxBodyBytes {
-                let take = min(chunk.readableBytes, Self.maxBodyBytes - body.readableBytes)
-                if let slice = chunk.readSlice(length: take) { body.writeImmutableBuffer(slice) }
-            }
-        } catch {
-            // The status came; a body cut short does not change what it means.
+        if !(200..<300).contains(status) {
+            // Error bodies say why (APNs' reason, FCM's error); a success needs no body, so it is not read.
+            body = await Self.collect(response.body, until: deadline)
         }
-        return GatewayCall(status: Int(response.status.code), headers: response.headers, body: body)
+        return GatewayCall(status: status, headers: response.headers, body: body)
+    }
+
+    /// Up to ``maxBodyBytes`` of `body`, or what arrived by `deadline`; the rest is left (the connection is then
+    /// closed rather than reused).
+    private static func collect(_ body: HTTPClientResponse.Body, until deadline: ContinuousClock.Instant) async
+        -> ByteBuffer
+    {
+        await withTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                var collected = ByteBuffer()
+                do {
+                    for try await var chunk in body {
+                        let take = min(chunk.readableBytes, Self.maxBodyBytes - collected.readableBytes)
+                        if let slice = chunk.readSlice(length: take) { collected.writeImmutableBuffer(slice) }
+                        if collected.readableBytes >= Self.maxBodyBytes { break }
+                    }
+                } catch {
+                    // The status came; a body cut short does not change what it means.
+                }
+                return collected
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? ByteBuffer()
+        }
     }
 
     /// `Retry-After` in ms: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); `nil` when absent or unreadable.
