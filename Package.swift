@@ -265,6 +265,7 @@ let package = Package(
             name: "PushWorkerTests",
             dependencies: [
                 "DelayQueue",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "NotifyCore",
                 "PushWorker",
                 .product(name: "NIOCore", package: "swift-nio"),
