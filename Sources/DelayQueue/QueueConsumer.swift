@@ -37,6 +37,9 @@ public final class QueueConsumer: Service, Sendable {
     private let state = Mutex(State())
     private let wake = WakeSignal()
     private let settler: SettleBatcher
+    private let refill: Int
+    /// Jobs take the event loops in turn, so the work they start (and the connections it opens) uses every core.
+    private let executors = EventLoopTaskExecutors()
     private let handled = Counter(label: "notify_queue_jobs_handled_total")
     private let dropped = Counter(label: "notify_queue_jobs_dropped_cancelled_total")
     private let leaseExtensions = Counter(label: "notify_queue_lease_extensions_total")
@@ -55,6 +58,8 @@ public final class QueueConsumer: Service, Sendable {
         self.handler = handler
         self.logger = logger
         self.settler = SettleBatcher(queue: queue)
+        self.refill = ClaimPlan.refill(
+            maxConcurrentJobs: queue.configuration.maxConcurrentJobs, claimBatch: queue.configuration.claimBatch)
     }
 
     /// The shards this consumer owns now.
@@ -168,42 +173,58 @@ public final class QueueConsumer: Service, Sendable {
         var nextDue: [Int: ContinuousClock.Instant] = [:]
         var lastSweep = ContinuousClock.now - sweepEvery
         var lastOwned: [Int] = []
+        var rotation = 0
+        let refill = ClaimPlan.refill(
+            maxConcurrentJobs: configuration.maxConcurrentJobs, claimBatch: configuration.claimBatch)
+        // Since when fewer than `refill` slots have been free (nil: enough are, or none).
+        var partialSince: ContinuousClock.Instant?
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                // Wake-ups are taken only when there is room to claim: a full consumer keeps them for later.
                 let (owned, free, woken) = self.state.withLock { state in
-                    let free = configuration.maxConcurrentJobs - state.running
-                    defer { if free > 0 { state.woken = [] } }
-                    return (state.owned, free, state.woken)
+                    (state.owned, configuration.maxConcurrentJobs - state.running, state.woken)
                 }
                 let now = ContinuousClock.now
                 if owned != lastOwned {
                     nextDue = [:]
                     lastOwned = owned
                 }
+                if free >= refill || free <= 0 {
+                    partialSince = nil
+                } else if partialSince == nil {
+                    partialSince = now
+                }
+                let claimNow = free > 0 && (partialSince.map { now - $0 >= ClaimPlan.refillWait } ?? true)
                 let sweep = now - lastSweep >= sweepEvery
-                // A sweep counts as done even with nothing to claim (no shards owned yet, or no room): the next is
-                // a sweep interval away, so an idle or shard-less consumer sleeps instead of spinning.
-                if sweep, free > 0 { lastSweep = now }
+                // A sweep counts as done even with nothing to claim (no shards owned yet): the next is a sweep
+                // interval away, so an idle or shard-less consumer sleeps instead of spinning.
+                if sweep, claimNow { lastSweep = now }
                 let targets =
                     sweep
                     ? owned
                     : owned.filter { shard in woken.contains(shard) || (nextDue[shard].map { $0 <= now } ?? true) }
-                if free > 0, !targets.isEmpty {
+                // Wake-ups are taken only when claiming: a full consumer keeps them for later.
+                if claimNow { self.state.withLock { $0.woken.subtract(woken) } }
+                if claimNow,
+                    let plan = ClaimPlan.make(
+                        free: free, targets: targets, claimBatch: configuration.claimBatch, rotation: rotation)
+                {
+                    rotation &+= plan.shards.count
+                    partialSince = nil
+                    // The due shards left out of this claim (few free slots) are claimed from next.
+                    for shard in targets where !plan.shards.contains(shard) { nextDue[shard] = now }
                     do {
-                        let perShard = max(1, min(configuration.claimBatch, DelayQueue.maxClaim, free / targets.count))
                         // Leases run from the claim, which Redis ran after this instant: a conservative deadline.
                         let claimedBy = ContinuousClock.now + .milliseconds(configuration.leaseMs)
-                        let (batches, dropped) = try await self.claim(shards: targets, perShard: perShard)
+                        let (batches, dropped) = try await self.claim(shards: plan.shards, perShard: plan.perShard)
                         let claimed = Set(batches.map(\.shard))
-                        for shard in targets where !claimed.contains(shard) {
+                        for shard in plan.shards where !claimed.contains(shard) {
                             nextDue[shard] = ContinuousClock.now + .milliseconds(200)  // its script failed: soon again
                         }
                         for batch in batches {
                             for job in batch.jobs where !dropped.contains(job.id) {
                                 self.start(job, leaseDeadline: claimedBy, in: &group)
                             }
-                            if batch.jobs.count == perShard {
+                            if batch.jobs.count == plan.perShard {
                                 nextDue[batch.shard] = now  // more may be due right now
                             } else if let next = [batch.nextDueMs, batch.nextLeaseDeadlineMs].compactMap({ $0 }).min() {
                                 nextDue[batch.shard] = now + .milliseconds(max(0, next - batch.nowMs))
@@ -211,15 +232,19 @@ public final class QueueConsumer: Service, Sendable {
                                 nextDue[batch.shard] = now + sweepEvery  // empty: the next sweep looks again
                             }
                         }
+                        continue  // free slots and due shards may remain: look again before sleeping
                     } catch {
                         self.logger.warning("queue claim failed", metadata: ["error": "\(error)"])
-                        for shard in targets { nextDue[shard] = ContinuousClock.now + .milliseconds(200) }
+                        for shard in owned { nextDue[shard] = ContinuousClock.now + .milliseconds(200) }
                     }
                 }
                 let wakeAt = ([lastSweep + sweepEvery] + owned.compactMap { nextDue[$0] }).min() ?? (now + sweepEvery)
                 let sleep = wakeAt - ContinuousClock.now
                 if free <= 0 {
                     await self.wake.wait(upTo: sweepEvery)  // a finishing job signals
+                } else if !claimNow, let partialSince {
+                    // A job finishing that frees `refill` slots signals; else claim what is free after the wait.
+                    await self.wake.wait(upTo: ClaimPlan.refillWait - (now - partialSince))
                 } else if sleep > .zero {
                     await self.wake.wait(upTo: sleep)
                 } else if owned.isEmpty {
@@ -296,13 +321,14 @@ public final class QueueConsumer: Service, Sendable {
             state.running += 1
             state.leased[job.leaseToken] = (job, leaseDeadline)
         }
-        group.addTask {
+        group.addTask(executorPreference: self.executors.next()) {
             await self.process(job)
-            let wasFull = self.state.withLock { state -> Bool in
+            // The claim loop waits while full, and then for a refill's worth of free slots (or a short while).
+            let freed = self.state.withLock { state -> Int in
                 state.running -= 1
-                return state.running == self.queue.configuration.maxConcurrentJobs - 1
+                return self.queue.configuration.maxConcurrentJobs - state.running
             }
-            if wasFull { self.wake.signal() }
+            if freed == 1 || freed == self.refill { self.wake.signal() }
         }
     }
 

@@ -28,6 +28,8 @@ public struct PushBenchmark: Sendable {
         public var steadyRate = 1_000
         public var steadySeconds = 10
         public var runs = 1
+        /// Which of `http1` and `h2` to run.
+        public var modes: Set<String> = ["http1", "h2"]
         public init() {}
     }
 
@@ -38,6 +40,11 @@ public struct PushBenchmark: Sendable {
         public var lagP50Ms: Double
         public var lagP99Ms: Double
         public var lagMaxMs: Double
+        /// CPU per push, in microseconds: this process (worker or plain loop, and the fake gateways both use)
+        /// and the bench's Redis, over the phase.
+        public var oursCPUMicros: Double
+        public var limitCPUMicros: Double
+        public var oursRedisMicros: Double
     }
 
     public struct Report: Sendable {
@@ -116,19 +123,29 @@ public struct PushBenchmark: Sendable {
 
     private func measure(_ setting: Setting, progress: @escaping @Sendable (String) -> Void) async throws -> Report {
         var rows: [Row] = []
-        for (mode, base) in [("http1", setting.plainBase), ("h2", setting.secureBase)] {
+        for (mode, base) in [("http1", setting.plainBase), ("h2", setting.secureBase)]
+        where self.options.modes.contains(mode) {
             var ours: [Double] = []
             var limits: [Double] = []
             var lags = (p50: [Double](), p99: [Double](), max: [Double]())
+            var cpu = (ours: [Double](), limit: [Double](), redis: [Double]())
             for run in 1...self.options.runs {
                 let prefix = "bp\(mode)\(run)"
                 let users = try await self.register(
                     setting, prefix: prefix, base: base, count: self.options.jobs, webPush: true)
-                let (rate, lag) = try await self.burst(setting, prefix: prefix, users: users)
+                let pushes = Double(users.count * 2)
+                let (rate, lag, before) = try await self.burst(setting, prefix: prefix, users: users)
+                let between = try await CPUUsage.sample(setting.client)
                 let limit = try await self.plainLoop(setting, users: users, base: base)
+                let after = try await CPUUsage.sample(setting.client)
+                cpu.ours.append((between.process - before.process) / pushes * 1e6)
+                cpu.redis.append((between.redis - before.redis) / pushes * 1e6)
+                cpu.limit.append((after.process - between.process) / pushes * 1e6)
                 progress(
                     "  \(mode) run \(run): worker \(Int(rate)) pushes/s (lag p50 \(lag.percentile(50)) ms, p99 "
-                        + "\(lag.percentile(99)) ms, max \(lag.percentile(100)) ms), plain loop \(Int(limit)) pushes/s")
+                        + "\(lag.percentile(99)) ms, max \(lag.percentile(100)) ms), plain loop \(Int(limit)) pushes/s; "
+                        + "CPU per push: worker phase \(Int(cpu.ours.last!)) µs + Redis \(Int(cpu.redis.last!)) µs, "
+                        + "plain loop phase \(Int(cpu.limit.last!)) µs")
                 ours.append(rate)
                 limits.append(limit)
                 lags.p50.append(lag.percentile(50))
@@ -138,7 +155,8 @@ public struct PushBenchmark: Sendable {
             rows.append(
                 Row(
                     mode: mode, oursPerSecond: median(ours), limitPerSecond: median(limits), lagP50Ms: median(lags.p50),
-                    lagP99Ms: median(lags.p99), lagMaxMs: median(lags.max)))
+                    lagP99Ms: median(lags.p99), lagMaxMs: median(lags.max), oursCPUMicros: median(cpu.ours),
+                    limitCPUMicros: median(cpu.limit), oursRedisMicros: median(cpu.redis)))
         }
         let steady = try await self.steady(setting)
         progress(
@@ -249,8 +267,9 @@ public struct PushBenchmark: Sendable {
         }
     }
 
+    /// The worker's rate and lags, and the CPU used before it started (after scheduling).
     private func burst(_ setting: Setting, prefix: String, users: [BenchUser]) async throws
-        -> (Double, LatencyRecorder)
+        -> (Double, LatencyRecorder, CPUUsage)
     {
         let queue = self.queue(setting, prefix: prefix)
         try await queue.prepare()
@@ -259,6 +278,7 @@ public struct PushBenchmark: Sendable {
         try await self.schedule(queue, users: users, dueAtMs: { _ in dueMs })
         setting.gateway.resetDeliveries()
         let expected = users.count * 2
+        let start = try await CPUUsage.sample(setting.client)
         try await self.withWorker(setting, queue: queue, expected: expected, timeout: .seconds(600))
         let deliveries = setting.gateway.deliveries
         let lag = LatencyRecorder()
@@ -267,7 +287,7 @@ public struct PushBenchmark: Sendable {
             lag.record(delivery.receivedAtMs - dueMs)
             last = max(last, delivery.receivedAtMs)
         }
-        return (Double(expected) / (Double(max(1, last - dueMs)) / 1_000), lag)
+        return (Double(expected) / (Double(max(1, last - dueMs)) / 1_000), lag, start)
     }
 
     /// The limit: the same requests, built the same way, sent by `concurrency` tasks in a plain loop.
@@ -281,11 +301,13 @@ public struct PushBenchmark: Sendable {
         setting.gateway.resetDeliveries()
         let next = NextIndex()
         let total = users.count * 2
+        let executors = EventLoopTaskExecutors()
         let start = ContinuousClock.now
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 for _ in 0..<self.options.concurrency {
-                    tasks.addTask {
+                    // Spread over the event loops as the worker's jobs are, so both use every core.
+                    tasks.addTask(executorPreference: executors.next()) {
                         while true {
                             let index = next.take()
                             guard index < total else { return }

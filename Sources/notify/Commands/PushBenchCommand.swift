@@ -17,6 +17,8 @@ struct PushBenchCommand: AsyncParsableCommand {
     @Option(help: "Steady run: pushes per second.") var steadyRate = 1_000
     @Option(help: "Steady run: seconds.") var steadySeconds = 10
     @Option(help: "Runs per mode; the report shows medians.") var runs = 1
+    @Option(help: "Modes to run, comma-separated: http1 (plain HTTP/1.1), h2 (HTTP/2 over TLS).") var modes =
+        "http1,h2"
 
     func run() async throws {
         let setup = try await ProcessSetup.bootstrap(self.options, part: "bench", defaultLogLevel: "warning")
@@ -29,6 +31,10 @@ struct PushBenchCommand: AsyncParsableCommand {
         options.steadyRate = max(1, self.steadyRate)
         options.steadySeconds = max(1, self.steadySeconds)
         options.runs = max(1, self.runs)
+        options.modes = Set(self.modes.split(separator: ",").map { String($0) })
+        guard !options.modes.isEmpty, options.modes.isSubset(of: ["http1", "h2"]) else {
+            throw ValidationError("--modes takes http1, h2 or both")
+        }
         print(
             "bench push: \(options.jobs) jobs due at once × 2 devices (webhook, Web Push), \(options.concurrency) in "
                 + "flight, \(options.runs) run(s) per mode; steady \(options.steadyRate)/s for \(options.steadySeconds) s"
@@ -43,6 +49,13 @@ struct PushBenchCommand: AsyncParsableCommand {
                     + "  \(String(Int(row.oursPerSecond)).leftPadded(15))  \(String(Int(row.limitPerSecond)).leftPadded(19))"
                     + "  \(String(format: "%.2f", ratio).leftPadded(5))  \(row.lagP50Ms) / \(row.lagP99Ms) / \(row.lagMaxMs)"
             )
+        }
+        print("\nCPU per push (µs): the bench process in the worker phase + its Redis, and in the plain loop phase")
+        for row in report.rows {
+            print(
+                row.mode.padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + "  worker \(Int(row.oursCPUMicros)) + Redis \(Int(row.oursRedisMicros))"
+                    + "  plain loop \(Int(row.limitCPUMicros))")
         }
         print(
             "steady \(options.steadyRate)/s: due→sent p50 \(report.steadyP50Ms) ms, p99 \(report.steadyP99Ms) ms, max "

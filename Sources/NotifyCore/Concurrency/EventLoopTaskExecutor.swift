@@ -1,0 +1,40 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Runs the jobs of the tasks that prefer it (SE-0417) on one NIO event loop.
+///
+/// The process uses NIO's loops as Swift's global executor, which keeps a task on the loop it was started or last
+/// resumed from, and AsyncHTTPClient opens a new connection on the loop its request came from. Work that starts
+/// from one loop therefore stays there, with every connection it opens: a worker could use one core of several.
+/// Tasks spread over the loops with these executors keep every core busy.
+public final class EventLoopTaskExecutor: TaskExecutor {
+    public let eventLoop: any EventLoop
+
+    public init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.eventLoop.execute {
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
+        }
+    }
+}
+
+/// The executors of a group's event loops, handed out in turn.
+public final class EventLoopTaskExecutors: Sendable {
+    private let executors: [EventLoopTaskExecutor]
+    private let counter = Atomic<Int>(0)
+
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.executors = group.makeIterator().map(EventLoopTaskExecutor.init)
+    }
+
+    /// The next loop's executor.
+    public func next() -> EventLoopTaskExecutor {
+        let turn = self.counter.wrappingAdd(1, ordering: .relaxed).oldValue
+        return self.executors[Int(UInt(bitPattern: turn) % UInt(self.executors.count))]
+    }
+}
