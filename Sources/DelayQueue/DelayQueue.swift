@@ -257,12 +257,22 @@ public struct DelayQueue: Sendable {
     /// Whether the job may still be sent: not cancelled, and this claim still holds the lease. Workers ask right
     /// before the gateway call.
     public func mayProceed(_ job: ClaimedJob) async throws -> Bool {
+        let replies = try await self.client.send(batch: self.mayProceedCommands(job))
+        return Self.mayProceed(job, replies[0], replies[1])
+    }
+
+    /// The two commands that tell whether `job` may proceed: its cancel mark and its lease token.
+    func mayProceedCommands(_ job: ClaimedJob) -> [RedisCommand] {
         let keys = self.keys.shardKeys(job.shard)
-        let replies = try await self.client.send(batch: [
+        return [
             RedisCommand("SISMEMBER", keys[QueueKeys.cancelledIndex], .string(job.id.description)),
             RedisCommand("HGET", keys[1], .string("\(job.id)|t")),
-        ])
-        return replies[0] == .integer(0) && replies[1].string == job.leaseToken
+        ]
+    }
+
+    /// Not cancelled, and the lease is still the claim's.
+    static func mayProceed(_ job: ClaimedJob, _ cancelMark: RedisValue, _ token: RedisValue) -> Bool {
+        cancelMark == .integer(0) && token.string == job.leaseToken
     }
 
     // MARK: Dead letters

@@ -37,6 +37,8 @@ public final class QueueConsumer: Service, Sendable {
     private let state = Mutex(State())
     private let wake = WakeSignal()
     private let settler: SettleBatcher
+    /// The handlers' cancel checks share round trips.
+    private let checks: CoalescingPipeline
     private let refill: Int
     /// Jobs take the event loops in turn, so the work they start (and the connections it opens) uses every core.
     private let executors = EventLoopTaskExecutors()
@@ -58,6 +60,7 @@ public final class QueueConsumer: Service, Sendable {
         self.handler = handler
         self.logger = logger
         self.settler = SettleBatcher(queue: queue)
+        self.checks = CoalescingPipeline(client: queue.client)
         self.refill = ClaimPlan.refill(
             maxConcurrentJobs: queue.configuration.maxConcurrentJobs, claimBatch: queue.configuration.claimBatch)
     }
@@ -333,7 +336,7 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     private func process(_ job: ClaimedJob) async {
-        let result = await self.handler(job, JobControl(queue: self.queue, job: job))
+        let result = await self.handler(job, JobControl(queue: self.queue, job: job, pipeline: self.checks))
         // Settling now (a batch goes out within a round trip, well inside the lease): the keeper leaves it alone,
         // so an extension racing the settle is not mistaken for a lost lease.
         self.state.withLock { _ = $0.leased.removeValue(forKey: job.leaseToken) }

@@ -1,3 +1,5 @@
+import RedisClient
+
 /// What a handler decided about a job.
 public enum JobResult: Sendable, Hashable {
     /// Delivered: the job is finished.
@@ -18,11 +20,21 @@ public enum JobResult: Sendable, Hashable {
 public struct JobControl: Sendable {
     let queue: DelayQueue
     let job: ClaimedJob
+    /// A consumer's checks share round trips.
+    var pipeline: CoalescingPipeline?
+
+    init(queue: DelayQueue, job: ClaimedJob, pipeline: CoalescingPipeline? = nil) {
+        self.queue = queue
+        self.job = job
+        self.pipeline = pipeline
+    }
 
     /// Whether the job may still be sent: not cancelled, and the lease is still ours. Ask right before the
     /// gateway call; if `false`, return `.dropped` without sending.
     public func mayProceed() async throws -> Bool {
-        try await self.queue.mayProceed(self.job)
+        guard let pipeline else { return try await self.queue.mayProceed(self.job) }
+        let replies = try await pipeline.send(batch: self.queue.mayProceedCommands(self.job))
+        return DelayQueue.mayProceed(self.job, replies[0], replies[1])
     }
 
     /// Extends the lease now; `false` if the lease was already lost. The consumer already extends it every third

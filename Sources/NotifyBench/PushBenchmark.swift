@@ -78,7 +78,7 @@ public struct PushBenchmark: Sendable {
 
     public func run(progress: @escaping @Sendable (String) -> Void) async throws -> Report {
         let client = RedisClient(
-            configuration: RedisClientConfiguration(url: self.url, maxConnections: 8), logger: self.logger)
+            configuration: RedisClientConfiguration(url: self.url, maxConnections: 4), logger: self.logger)
         let authority = try TestCertificateAuthority()
         defer { authority.remove() }
         let gateway = FakePushGateway(logger: self.logger, keepsBodies: false)

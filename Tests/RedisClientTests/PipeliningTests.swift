@@ -60,3 +60,45 @@ struct PipeliningTests {
         }
     }
 }
+
+@Suite("Coalescing pipeline", .timeLimit(.minutes(3)))
+struct CoalescingPipelineTests {
+    @Test("500 concurrent small batches share round trips; each gets its own replies in order, errors in place")
+    func sharesRoundTrips() async throws {
+        try await withRedisClient(configure: { $0.maxConnections = 1 }) { client, _ in
+            let pipeline = CoalescingPipeline(client: client)
+            try await client.send("SET", "text", "x")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<500 {
+                    group.addTask {
+                        var commands = [
+                            RedisCommand("SET", .string("k\(index)"), .integer(index)),
+                            RedisCommand("GET", .string("k\(index)")),
+                        ]
+                        if index % 10 == 0 { commands.append(RedisCommand("INCR", "text")) }  // not an integer
+                        let replies = try await pipeline.send(batch: commands)
+                        #expect(replies.count == commands.count)
+                        #expect(replies[0] == .simpleString("OK"))
+                        #expect(replies[1].int == index)
+                        if index % 10 == 0 { #expect(replies[2].errorMessage != nil) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(pipeline.roundTrips >= 1)
+            #expect(pipeline.roundTrips < 500, "\(pipeline.roundTrips) round trips for 500 batches")
+        }
+    }
+
+    @Test("a batch alone goes out at once, and a failure reaches its caller")
+    func alone() async throws {
+        try await withRedisClient { client, _ in
+            let pipeline = CoalescingPipeline(client: client)
+            let pong = try await pipeline.send(batch: [RedisCommand("PING")])
+            #expect(pong == [.simpleString("PONG")])
+            await client.shutdown()
+            await #expect(throws: RedisClientError.self) { try await pipeline.send(batch: [RedisCommand("PING")]) }
+            #expect(pipeline.roundTrips == 2)
+        }
+    }
+}

@@ -19,6 +19,8 @@ public final class PushDispatcher: Sendable {
     let logger: Logger
     let now: @Sendable () -> Date
     private let coalescer = Coalescer()
+    /// Jobs' reads of their users' devices and preferences share round trips.
+    private let reads: CoalescingPipeline
     private let metrics = PushMetrics()
 
     public init(
@@ -27,6 +29,7 @@ public final class PushDispatcher: Sendable {
     ) {
         self.queue = queue
         self.devices = DeviceStore(client: queue.client, keys: queue.userKeys)
+        self.reads = CoalescingPipeline(client: queue.client)
         var lanes: [PushProvider: ProviderLane] = [:]
         for sender in senders {
             lanes[sender.provider] = ProviderLane(
@@ -126,7 +129,7 @@ public final class PushDispatcher: Sendable {
         }
         let replies: [RedisValue]
         do {
-            replies = try await self.queue.client.send(batch: commands).map { try $0.throwingIfError() }
+            replies = try await self.reads.send(batch: commands).map { try $0.throwingIfError() }
         } catch {
             verdicts.set(verdicts.open, .retry(afterMs: nil, error: "reading the user's devices failed: \(error)"))
             return verdicts.results.map { $0 ?? .dropped }
