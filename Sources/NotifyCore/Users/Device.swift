@@ -66,7 +66,10 @@ public struct Device: Codable, Sendable, Hashable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
+        // A request must not carry members we do not know; a stored device may (written by a newer version).
+        if decoder.userInfo[Self.storedKey] as? Bool != true {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+        }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.platform = try container.decode(Platform.self, forKey: .platform)
         self.token = try container.decodeIfPresent(String.self, forKey: .token)
@@ -77,6 +80,9 @@ public struct Device: Codable, Sendable, Hashable {
         self.locale = try container.decodeIfPresent(String.self, forKey: .locale)
         self.secret = try container.decodeIfPresent(String.self, forKey: .secret)
     }
+
+    /// Set in a decoder's `userInfo` to read a device as stored (members it does not know are ignored).
+    public static let storedKey = CodingUserInfoKey(rawValue: "notify.storedDevice")!
 
     /// The device without its secret, as listings show it.
     public var redacted: Device {

@@ -106,7 +106,9 @@ public struct DeviceStore: Sendable {
 
     private static func decode(_ json: String) -> Device? {
         do {
-            return try JSONDecoder().decode(Device.self, from: Data(json.utf8))
+            let decoder = JSONDecoder()
+            decoder.userInfo[Device.storedKey] = true
+            return try decoder.decode(Device.self, from: Data(json.utf8))
         } catch {
             return nil  // written by an older or newer version in a shape this one cannot read: skipped
         }
