@@ -1,6 +1,6 @@
 /// Which shards a consumer claims from, and how many jobs from each, given its free slots and the shards with
 /// jobs due. Each shard costs a script call, so a few shards give a claim's worth each rather than every due
-/// shard giving one job (a script call per job would cost Redis more than the jobs); which shards go first rotates,
+/// shard giving one job (a script call per job would cost Redis more than the jobs); the shards take turns by id,
 /// so none waits behind the others.
 struct ClaimPlan: Equatable, Sendable {
     var shards: [Int]
@@ -10,15 +10,16 @@ struct ClaimPlan: Equatable, Sendable {
     static let minimumPerShard = 16
 
     /// `nil` when there is nothing to claim (no free slot or no shard due). Never plans more jobs than `free`.
-    static func make(free: Int, targets: [Int], claimBatch: Int, rotation: Int) -> ClaimPlan? {
+    /// The shards start after `lastShard` (the last one claimed from), wrapping around.
+    static func make(free: Int, targets: [Int], claimBatch: Int, after lastShard: Int) -> ClaimPlan? {
         guard free > 0, !targets.isEmpty else { return nil }
         let cap = max(1, min(claimBatch, DelayQueue.maxClaim))
-        let even = free / targets.count
-        let perShard = max(1, min(cap, max(even, min(Self.minimumPerShard, free))))
-        let count = min(targets.count, max(1, free / perShard))
-        let start = ((rotation % targets.count) + targets.count) % targets.count
-        let rotated = targets[start...] + targets[..<start]
-        return ClaimPlan(shards: Array(rotated.prefix(count)), perShard: perShard)
+        let sorted = targets.sorted()
+        let count = min(sorted.count, max(1, free / min(Self.minimumPerShard, free)))
+        let perShard = max(1, min(cap, free / count))
+        let start = sorted.firstIndex { $0 > lastShard } ?? 0
+        let turn = sorted[start...] + sorted[..<start]
+        return ClaimPlan(shards: Array(turn.prefix(count)), perShard: perShard)
     }
 
     /// Free slots worth a claim once the consumer has been full: claiming each slot as it frees would cost a

@@ -176,10 +176,12 @@ public final class QueueConsumer: Service, Sendable {
         var nextDue: [Int: ContinuousClock.Instant] = [:]
         var lastSweep = ContinuousClock.now - sweepEvery
         var lastOwned: [Int] = []
-        var rotation = 0
-        let refill = ClaimPlan.refill(
-            maxConcurrentJobs: configuration.maxConcurrentJobs, claimBatch: configuration.claimBatch)
-        // Since when fewer than `refill` slots have been free (nil: enough are, or none).
+        var lastShard = -1
+        let refill = self.refill
+        // Whether the consumer has been full since it last had `refill` slots free (or found shards short of
+        // jobs): only then do a few free slots wait for more.
+        var sawFull = false
+        // Since when fewer than `refill` slots have been free, after being full.
         var partialSince: ContinuousClock.Instant?
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
@@ -191,7 +193,9 @@ public final class QueueConsumer: Service, Sendable {
                     nextDue = [:]
                     lastOwned = owned
                 }
-                if free >= refill || free <= 0 {
+                if free <= 0 { sawFull = true }
+                if free >= refill { sawFull = false }
+                if !sawFull || free <= 0 {
                     partialSince = nil
                 } else if partialSince == nil {
                     partialSince = now
@@ -209,9 +213,9 @@ public final class QueueConsumer: Service, Sendable {
                 if claimNow { self.state.withLock { $0.woken.subtract(woken) } }
                 if claimNow,
                     let plan = ClaimPlan.make(
-                        free: free, targets: targets, claimBatch: configuration.claimBatch, rotation: rotation)
+                        free: free, targets: targets, claimBatch: configuration.claimBatch, after: lastShard)
                 {
-                    rotation &+= plan.shards.count
+                    lastShard = plan.shards.last ?? lastShard
                     partialSince = nil
                     // The due shards left out of this claim (few free slots) are claimed from next.
                     for shard in targets where !plan.shards.contains(shard) { nextDue[shard] = now }
@@ -222,6 +226,10 @@ public final class QueueConsumer: Service, Sendable {
                         let claimed = Set(batches.map(\.shard))
                         for shard in plan.shards where !claimed.contains(shard) {
                             nextDue[shard] = ContinuousClock.now + .milliseconds(200)  // its script failed: soon again
+                        }
+                        // Fewer jobs than planned: the shards are short of work, not the consumer of slots.
+                        if batches.reduce(0, { $0 + $1.jobs.count }) < plan.perShard * plan.shards.count {
+                            sawFull = false
                         }
                         for batch in batches {
                             for job in batch.jobs where !dropped.contains(job.id) {

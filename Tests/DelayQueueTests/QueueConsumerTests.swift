@@ -80,6 +80,36 @@ struct QueueConsumerTests {
     static let fast = DelayQueueConfiguration(
         leaseMs: 500, maxSleepMs: 100, heartbeatIntervalMs: 100, consumerTtlMs: 400)
 
+    @Test("a full consumer runs at most maxConcurrentJobs and claims again in refills, not one claim per job")
+    func refills() async throws {
+        var configuration = Self.fast
+        configuration.leaseMs = 10_000
+        configuration.maxConcurrentJobs = 40  // refill: 10
+        try await withQueue(configuration: configuration, shards: 16, manualClock: false) { queue, _, _, _ in
+            let log = HandlerLog()
+            let running = Mutex((now: 0, peak: 0))
+            let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "r", logger: testLogger("consumer")) {
+                job, _ in
+                let entry = log.started(job, by: "r")
+                running.withLock {
+                    $0.now += 1; $0.peak = max($0.peak, $0.now)
+                }
+                try? await Task.sleep(for: .milliseconds(5))  // the job's work
+                running.withLock { $0.now -= 1 }
+                log.ended(entry)
+                return .done
+            }
+            let jobs = (0..<400).map { try! job("f\($0)", for: "user\($0 % 97)") }
+            _ = try await queue.schedule(batch: jobs.map { ($0, 0) })
+            try await withConsumers([consumer]) { try await log.waitForEnded(400) }
+            #expect(running.withLock { $0.peak } <= 40)
+            #expect(Set(log.all.map(\.job.id.description)).count == 400)
+            // Jobs of one claim call share their shard and claim time: one call per freed slot would be ~360.
+            let calls = Set(log.all.map { "\($0.job.shard)/\($0.job.claimedAtMs)" }).count
+            #expect(calls <= 150, "\(calls) claim calls for 400 jobs")
+        }
+    }
+
     @Test("3 consumers x 3,000 jobs: every job is handled exactly once, and the shards are split among them")
     func exactlyOnce() async throws {
         // Leases far longer than a job takes, as in production: "exactly once" holds while no lease runs out.

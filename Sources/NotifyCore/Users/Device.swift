@@ -81,7 +81,8 @@ public struct Device: Codable, Sendable, Hashable {
         self.secret = try container.decodeIfPresent(String.self, forKey: .secret)
     }
 
-    /// Set in a decoder's `userInfo` to read a device as stored (members it does not know are ignored).
+    /// Set in a decoder's `userInfo` to read a device as stored (members it does not know are ignored). So that a
+    /// rolling upgrade is safe, a member added to `Device` must be one an older version may ignore.
     public static let storedKey = CodingUserInfoKey(rawValue: "notify.storedDevice")!
 
     /// The device without its secret, as listings show it.

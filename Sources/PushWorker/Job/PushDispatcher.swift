@@ -231,9 +231,12 @@ public final class PushDispatcher: Sendable {
                     continue
                 }
                 do {
+                    // The answer describes Redis as it was after this instant (the check is sent after it is
+                    // asked), so its reuse window starts here, not when the reply arrives.
+                    let asked = ContinuousClock.now
                     if try await member.control.mayProceed() {
                         anyProceeds = true
-                        cancellations.confirmed.withLock { $0[index] = .now }
+                        cancellations.confirmed.withLock { $0[index] = asked }
                     } else {
                         cancellations.flags.withLock { $0[index] = true }
                     }
