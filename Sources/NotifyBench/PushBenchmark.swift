@@ -382,13 +382,31 @@ public struct PushBenchmark: Sendable {
         let start = Int64(Date().timeIntervalSince1970 * 1_000) + 1_000 + Int64(count / 20)
         let spacing = 1_000.0 / Double(self.options.steadyRate)
         try await self.schedule(queue, users: users, dueAtMs: { start + Int64(Double($0) * spacing) })
+        // The due times as Redis set them (its clock when each batch's script ran, plus the delay): what the
+        // worker is held to, whatever the batches' own latency added.
+        var dueByNotification: [String: Int64] = [:]
+        for shard in queue.shards.all {
+            let reply = try await setting.client.send("ZRANGE", queue.shardKeys(shard)[0], 0, -1, "WITHSCORES")
+            let flat = try reply.throwingIfError().array ?? []
+            for pair in stride(from: 0, to: flat.count - 1, by: 2) {
+                guard let id = flat[pair].string.flatMap(JobID.init(validating:)), let due = flat[pair + 1].string,
+                    let ms = Double(due)
+                else { continue }
+                dueByNotification[id.notificationID] = Int64(ms)
+            }
+        }
+        guard dueByNotification.count == count else {
+            throw NotifyConfigError("the steady run scheduled \(dueByNotification.count) of \(count) jobs")
+        }
         setting.gateway.resetDeliveries()
         try await self.withWorker(
             setting, queue: queue, expected: count, timeout: .seconds(Int64(self.options.steadySeconds) + 120))
         let lag = LatencyRecorder()
         for delivery in setting.gateway.deliveries {
-            guard let index = Int(delivery.target.split(separator: "-").last ?? "") else { continue }
-            lag.record(delivery.receivedAtMs - (start + Int64(Double(index) * spacing)))
+            guard let index = Int(delivery.target.split(separator: "-").last ?? ""),
+                let due = dueByNotification["b\(index)"]
+            else { continue }
+            lag.record(delivery.receivedAtMs - due)
         }
         return lag
     }
