@@ -220,7 +220,7 @@ public struct PushBenchmark: Sendable {
 
     private func queue(_ setting: Setting, prefix: String) -> DelayQueue {
         var configuration = DelayQueueConfiguration(keyPrefix: "\(prefix)q")
-        configuration.maxConcurrentJobs = max(64, self.options.concurrency / 2)
+        configuration.maxConcurrentJobs = max(64, self.options.concurrency)
         return DelayQueue(
             client: setting.client, configuration: configuration, userKeys: UserKeys(prefix: prefix, shards: ShardMap())
         )

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NotifyCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -43,9 +44,11 @@ public actor EgressClients {
     public nonisolated let policy: EgressPolicy
     private let configuration: HTTPClient.Configuration
     private let resolverPool: NIOThreadPool
-    private var byHost: [String: Entry] = [:]
+    /// Pinned clients by host. Changed only on the actor; read without it, so a send to a host checked within
+    /// the minute (nearly every send) does not queue behind the actor.
+    private nonisolated let byHost = Mutex<[String: Entry]>([:])
+    private nonisolated let literalClient = Mutex<HTTPClient?>(nil)
     private var resolving: [String: Task<Result<[String], Refusal>, Never>] = [:]
-    private var literalClient: HTTPClient?
     private var retired: [HTTPClient] = []
 
     static let recheckAfter: Duration = .seconds(60)
@@ -62,7 +65,7 @@ public actor EgressClients {
     }
 
     /// The client to send to `url` with, once the URL and its host's addresses passed the policy.
-    public func client(for url: URL) async -> Result<Pinned, Refusal> {
+    public nonisolated func client(for url: URL) async -> Result<Pinned, Refusal> {
         do {
             try self.policy.checkURL(url)
         } catch {
@@ -87,13 +90,28 @@ public actor EgressClients {
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         if EgressPolicy.isAddressLiteral(bare) {
             // Checked by checkURL already; nothing to resolve.
-            let client =
-                self.literalClient ?? HTTPClient(eventLoopGroupProvider: .singleton, configuration: self.configuration)
-            self.literalClient = client
-            return .success(Pinned(client: client, url: text, host: host))
+            if let client = self.literalClient.withLock({ $0 }) {
+                return .success(Pinned(client: client, url: text, host: host))
+            }
+            return .success(Pinned(client: await self.makeLiteralClient(), url: text, host: host))
         }
+        if let entry = self.byHost.withLock({ $0[host] }), ContinuousClock.now - entry.checkedAt < Self.recheckAfter {
+            return .success(Pinned(client: entry.client, url: text, host: host))
+        }
+        return await self.pin(url, host: host, text: text)
+    }
+
+    private func makeLiteralClient() -> HTTPClient {
+        if let client = self.literalClient.withLock({ $0 }) { return client }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: self.configuration)
+        self.literalClient.withLock { $0 = client }
+        return client
+    }
+
+    /// Resolves `host` (one lookup at a time), checks its addresses and pins a client to one of them.
+    private func pin(_ url: URL, host: String, text: String) async -> Result<Pinned, Refusal> {
         let now = ContinuousClock.now
-        if let entry = self.byHost[host], now - entry.checkedAt < Self.recheckAfter {
+        if let entry = self.byHost.withLock({ $0[host] }), now - entry.checkedAt < Self.recheckAfter {
             return .success(Pinned(client: entry.client, url: text, host: host))
         }
         let port = url.port ?? (url.scheme == "http" ? 80 : 443)
@@ -122,36 +140,42 @@ public actor EgressClients {
                         transient: false))
             }
         }
-        if let entry = self.byHost[host], addresses.contains(entry.address) {
+        if let entry = self.byHost.withLock({ $0[host] }), addresses.contains(entry.address) {
             // Still one of the name's addresses (round-robin DNS reorders them): keep the client and its connections.
-            self.byHost[host]?.checkedAt = now
+            self.byHost.withLock { $0[host]?.checkedAt = now }
             return .success(Pinned(client: entry.client, url: text, host: host))
         }
         // Prefer IPv4: many hosts have no IPv6 route out.
         guard let pin = addresses.first(where: { !$0.contains(":") }) ?? addresses.first else {
             return .failure(Refusal(description: "\(host) does not resolve", transient: true))
         }
-        if let old = self.byHost.removeValue(forKey: host) { self.retire(old.client) }
-        if self.byHost.count >= Self.maxHosts,
-            let oldest = self.byHost.min(by: { $0.value.checkedAt < $1.value.checkedAt })
-        {
-            self.byHost.removeValue(forKey: oldest.key)
-            self.retire(oldest.value.client)
-        }
         var configuration = self.configuration
         configuration.dnsOverride = [host: pin]
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        self.byHost[host] = Entry(client: client, address: pin, checkedAt: now)
+        let replaced = self.byHost.withLock { byHost -> [HTTPClient] in
+            var replaced: [HTTPClient] = []
+            if let old = byHost.removeValue(forKey: host) { replaced.append(old.client) }
+            if byHost.count >= Self.maxHosts, let oldest = byHost.min(by: { $0.value.checkedAt < $1.value.checkedAt }) {
+                byHost.removeValue(forKey: oldest.key)
+                replaced.append(oldest.value.client)
+            }
+            byHost[host] = Entry(client: client, address: pin, checkedAt: now)
+            return replaced
+        }
+        for old in replaced { self.retire(old) }
         return .success(Pinned(client: client, url: text, host: host))
     }
 
     /// Shuts every client down (after in-flight requests end).
     public func shutdown() async {
-        var clients = self.byHost.values.map(\.client) + self.retired
-        if let literal = self.literalClient { clients.append(literal) }
-        self.byHost = [:]
+        var clients = self.byHost.withLock { byHost in
+            defer { byHost = [:] }
+            return byHost.values.map(\.client)
+        }
+        clients += self.retired
+        if let literal = self.literalClient.withLock({ $0 }) { clients.append(literal) }
         self.retired = []
-        self.literalClient = nil
+        self.literalClient.withLock { $0 = nil }
         for client in clients {
             try? await client.shutdown()
         }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import JWTKit
 import NotifyCore
+import Synchronization
 
 /// RFC 8292 VAPID: identifies this server to Web Push services with an ES256 JWT in
 /// `Authorization: vapid t=<JWT>, k=<base64url public key>`.
@@ -9,13 +10,15 @@ import NotifyCore
 /// One token serves every endpoint of an origin (`aud`), so values are cached per origin: each is made valid for
 /// 12 h (the RFC allows 24) and replaced after 1 h (Apple refuses more frequent changes), which also lets push
 /// services cache their signature checks.
-public actor VAPIDSigner {
+public final class VAPIDSigner: Sendable {
     /// The public key subscribers were created with (`applicationServerKey`), base64url, uncompressed.
-    public nonisolated let publicKey: String
+    public let publicKey: String
     private let keys: JWTKeyCollection
     private let subject: String
     private let now: @Sendable () -> Date
-    private var cache: [String: (value: String, renewAt: Date)] = [:]
+    /// A lock, not an actor: every Web Push send reads it, and an actor would queue them all behind one another.
+    /// Two sends that miss together both sign, and either value serves.
+    private let cache = Mutex<[String: (value: String, renewAt: Date)]>([:])
 
     static let lifetime: TimeInterval = 12 * 3_600
     static let renewAfter: TimeInterval = 3_600
@@ -47,7 +50,7 @@ public actor VAPIDSigner {
             throw VAPIDError("the endpoint has no scheme and host: \(endpoint.absoluteString.prefix(64))")
         }
         let now = self.now()
-        if let cached = self.cache[origin], now < cached.renewAt { return cached.value }
+        if let cached = self.cache.withLock({ $0[origin] }), now < cached.renewAt { return cached.value }
         let claims = VAPIDClaims(
             aud: origin, exp: Int64(now.addingTimeInterval(Self.lifetime).timeIntervalSince1970), sub: self.subject)
         let token: String
@@ -57,7 +60,7 @@ public actor VAPIDSigner {
             throw VAPIDError("signing failed: \(error)")
         }
         let value = "vapid t=\(token), k=\(self.publicKey)"
-        self.cache[origin] = (value, now.addingTimeInterval(Self.renewAfter))
+        self.cache.withLock { $0[origin] = (value, now.addingTimeInterval(Self.renewAfter)) }
         return value
     }
 
