@@ -1,6 +1,7 @@
 import ArgumentParser
 import NIOCore
 import NIOPosix
+import NotifyCore
 
 #if canImport(Glibc)
     import Glibc
@@ -28,7 +29,9 @@ struct Notify: AsyncParsableCommand {
         // Run Swift concurrency on NIO's event loops: a task awaiting a Redis reply then resumes on the thread that
         // read it instead of hopping to another thread pool (two thread wake-ups less per round trip). It must be
         // installed before any other task starts.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Tasks then stay on the loop that enqueued them: queue jobs take the loops in turn instead.
+        EventLoopTaskExecutors.isEnabled =
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         // `main(nil)` is ArgumentParser's async entry point.
         await Self.main(nil)
     }

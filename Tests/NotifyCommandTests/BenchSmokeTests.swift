@@ -18,10 +18,10 @@ struct BenchSmokeTests {
             ],
             ["bench", "push", "--jobs", "100", "--concurrency", "64", "--steady-rate", "50", "--steady-seconds", "1"],
         ])
-    func resultLine(arguments: [String]) throws {
+    func resultLine(arguments: [String]) async throws {
         var environment = NotifyBinary.cleanEnvironment
         environment["NOTIFY_LOG_LEVEL"] = "error"
-        let (status, text) = try NotifyBinary.run(arguments, environment: environment)
+        let (status, text) = try await NotifyBinary.run(arguments, environment: environment)
         #expect(status == 0)
         let last = text.split(separator: "\n").last.map(String.init) ?? ""
         let pattern = #/RESULT (\w+) ours=[0-9.]+[a-z/]+ peer=[0-9.]+[a-z/]+ peer_name=[\w-]+ advantage=[0-9.]+/#

@@ -45,13 +45,14 @@ struct DevCommandTests {
         let queue = DelayQueue(client: redis, shards: ShardMap(count: 8))
         let id = try JobID(notificationID: "n1", userID: "alice")
         try await queue.schedule(QueueJob(id: id, payload: ByteBuffer(string: "{}")), inMs: 60_000)
-        let statsJSON = try Self.runCommand(["queue", "stats", "--json"], environment: environment)
+        let statsJSON = try await Self.runCommand(["queue", "stats", "--json"], environment: environment)
         let stats = try JSONDecoder().decode(StatsDocument.self, from: Data(statsJSON.utf8))
         #expect(stats.total.scheduledLater == 1 && stats.shards.count == 8)
-        #expect(try Self.runCommand(["queue", "peek"], environment: environment).contains("n1/alice"))
+        #expect(try await Self.runCommand(["queue", "peek"], environment: environment).contains("n1/alice"))
         #expect(
-            try Self.runCommand(["queue", "cancel", "n1/alice"], environment: environment) == "n1/alice: cancelled\n")
-        let table = try Self.runCommand(["queue", "stats"], environment: environment)
+            try await Self.runCommand(["queue", "cancel", "n1/alice"], environment: environment)
+                == "n1/alice: cancelled\n")
+        let table = try await Self.runCommand(["queue", "stats"], environment: environment)
         #expect(table.contains("cancelled=1") && table.contains("scheduled=1"))
 
         // The README's seed flow with the credentials dev made up: send, read the inbox, ack, push cancelled.
@@ -70,7 +71,7 @@ struct DevCommandTests {
                 body: ByteBuffer(string: #"{"up_to":"\#(eventID)"}"#))
             #expect(String(buffer: ack.body ?? ByteBuffer()).contains(#""cancelled":1"#))
         }
-        #expect(try Self.runCommand(["queue", "stats"], environment: environment).contains("cancelled=2"))
+        #expect(try await Self.runCommand(["queue", "stats"], environment: environment).contains("cancelled=2"))
         await redis.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
@@ -131,7 +132,7 @@ struct DevCommandTests {
             var environment = NotifyBinary.cleanEnvironment
             environment["NOTIFY_REDIS_URL"] = "\(server.url)"
             environment["NOTIFY_HTTP_PORT"] = "0"
-            let (status, output) = try NotifyBinary.run(["api"], environment: environment, withErrors: true)
+            let (status, output) = try await NotifyBinary.run(["api"], environment: environment, withErrors: true)
             #expect(status != 0)
             #expect(output.contains("auth.apiKeys is empty"))
         }
@@ -173,7 +174,7 @@ struct DevCommandTests {
 
     @Test("parts that are not built yet say so and exit with status 2")
     func pendingParts() async throws {
-        let (status, output) = try NotifyBinary.run(["plexer"])
+        let (status, output) = try await NotifyBinary.run(["plexer"])
         #expect(status == 2)
         #expect(output.contains("not available yet"))
     }
@@ -188,8 +189,8 @@ struct DevCommandTests {
     }
 
     /// Runs `notify <arguments>` to completion and returns its stdout; throws on a non-zero exit.
-    private static func runCommand(_ arguments: [String], environment: [String: String]) throws -> String {
-        let (status, output) = try NotifyBinary.run(arguments, environment: environment)
+    private static func runCommand(_ arguments: [String], environment: [String: String]) async throws -> String {
+        let (status, output) = try await NotifyBinary.run(arguments, environment: environment)
         guard status == 0 else { throw CommandFailed(arguments: arguments, output: output) }
         return output
     }

@@ -14,11 +14,19 @@ enum NotifyBinary {
     /// Runs `notify <arguments>` to completion; `output` is stdout, with stderr too when `withErrors`.
     static func run(
         _ arguments: [String], environment: [String: String] = cleanEnvironment, withErrors: Bool = false
-    ) throws -> (status: Int32, output: String) {
+    ) async throws -> (status: Int32, output: String) {
         let (process, output) = try Self.launch(arguments, environment: environment, withErrors: withErrors)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        // Reading to the end and waiting block a thread: one of its own, not one of the test process's few
+        // cooperative threads, which the tests running beside this one need.
+        let handle = output.fileHandleForReading
+        let (text, status) = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: (text, process.terminationStatus))
+            }
+        }
+        return (status, text)
     }
 
     /// Starts `notify <arguments>` and returns at once; its stdout (and stderr when `withErrors`) is `output`.

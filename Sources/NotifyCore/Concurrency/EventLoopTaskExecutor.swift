@@ -25,6 +25,16 @@ public final class EventLoopTaskExecutor: TaskExecutor {
 
 /// The executors of a group's event loops, handed out in turn.
 public final class EventLoopTaskExecutors: Sendable {
+    private static let enabled = Atomic<Bool>(false)
+
+    /// Whether work is spread over the loops: set by a process that made NIO's loops Swift's global executor
+    /// (where tasks would otherwise stay on one loop). Elsewhere Swift's own pool spreads tasks already, and
+    /// pinning them to the loops would crowd the threads that carry every connection's I/O.
+    public static var isEnabled: Bool {
+        get { Self.enabled.load(ordering: .relaxed) }
+        set { Self.enabled.store(newValue, ordering: .relaxed) }
+    }
+
     private let executors: [EventLoopTaskExecutor]
     private let counter = Atomic<Int>(0)
 
@@ -32,8 +42,9 @@ public final class EventLoopTaskExecutors: Sendable {
         self.executors = group.makeIterator().map(EventLoopTaskExecutor.init)
     }
 
-    /// The next loop's executor.
-    public func next() -> EventLoopTaskExecutor {
+    /// The next loop's executor; `nil` unless ``isEnabled``.
+    public func next() -> EventLoopTaskExecutor? {
+        guard Self.isEnabled else { return nil }
         let turn = self.counter.wrappingAdd(1, ordering: .relaxed).oldValue
         return self.executors[Int(UInt(bitPattern: turn) % UInt(self.executors.count))]
     }
