@@ -220,7 +220,9 @@ public struct PushBenchmark: Sendable {
 
     private func queue(_ setting: Setting, prefix: String) -> DelayQueue {
         var configuration = DelayQueueConfiguration(keyPrefix: "\(prefix)q")
-        configuration.maxConcurrentJobs = max(64, self.options.concurrency)
+        // Each job has two devices: twice as many jobs as requests in flight keeps the requests' slots full
+        // while some jobs read their devices or settle (the requests in flight stay `concurrency`).
+        configuration.maxConcurrentJobs = max(64, self.options.concurrency * 2)
         return DelayQueue(
             client: setting.client, configuration: configuration, userKeys: UserKeys(prefix: prefix, shards: ShardMap())
         )

@@ -23,14 +23,16 @@ public struct EgressPolicy: Sendable, Hashable {
             throw EgressError("the URL needs https:// and a host")
         }
         guard url.user == nil, url.password == nil else { throw EgressError("the URL must not carry credentials") }
-        let literal = Self.parse(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
-        let isLoopbackHost = host.lowercased() == "localhost" || literal.map(Self.isLoopback) == true
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let literal = Self.parse(bare)
+        let isLocalhost = host.lowercased() == "localhost"
+        let isLoopbackHost = isLocalhost || literal.map(Self.isLoopback) == true
         switch scheme {
         case "https": break
         case "http" where self.allowLoopback && isLoopbackHost: break
         default: throw EgressError("only https URLs are allowed")
         }
-        if host.lowercased() == "localhost", !self.allowLoopback {
+        if isLocalhost, !self.allowLoopback {
             throw EgressError("the URL points at this machine")
         }
         if let literal { try self.checkAddress(literal) }

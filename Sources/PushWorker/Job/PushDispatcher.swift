@@ -85,25 +85,6 @@ public final class PushDispatcher: Sendable {
         }
     }
 
-    /// Per member: whether a check right before a send found it cancelled (or its lease lost), and when it was
-    /// last found still going. The devices of one job are sent within the same milliseconds: a check a few
-    /// milliseconds old serves them all (an ack landing in that window is one landing just after a check).
-    private final class Cancellations: Sendable {
-        let flags: Mutex<[Bool]>
-        let confirmed: Mutex<[ContinuousClock.Instant?]>
-        static let reuse: Duration = .milliseconds(5)
-
-        init(count: Int) {
-            self.flags = Mutex([Bool](repeating: false, count: count))
-            self.confirmed = Mutex([ContinuousClock.Instant?](repeating: nil, count: count))
-        }
-
-        func recentlyConfirmed(_ index: Int) -> Bool {
-            guard let at = self.confirmed.withLock({ $0[index] }) else { return false }
-            return ContinuousClock.now - at < Self.reuse
-        }
-    }
-
     func deliver(_ members: [Coalescer.Member]) async -> [JobResult] {
         var verdicts = Verdicts(count: members.count)
         defer {
@@ -177,7 +158,7 @@ public final class PushDispatcher: Sendable {
         if proceeding.count > 1 { self.metrics.job("coalesced", count: proceeding.count - 1) }
         // A device every member already reached is skipped; one that some reached gets the coalesced push.
         let targets = entries.filter { entry in !proceeding.allSatisfy { sent[$0].contains(entry.id) } }
-        let cancellations = Cancellations(count: members.count)
+        let cancellations = CancelChecks(count: members.count)
         let live = proceeding.map { (index: $0, member: members[$0]) }
         let dueMs = members[proceeding.last!].job.dueAtMs
         let outcomes = await withTaskGroup(of: (DeviceStore.Entry, ProviderLane.Result?).self) { group in
@@ -212,7 +193,7 @@ public final class PushDispatcher: Sendable {
 
     private func send(
         _ push: OutgoingPush, to entry: DeviceStore.Entry, members: [(index: Int, member: Coalescer.Member)],
-        cancellations: Cancellations, dueMs: Int64
+        cancellations: CancelChecks, dueMs: Int64
     ) async -> ProviderLane.Result? {
         let provider = PushProvider(entry.device.platform)
         guard let lane = self.lanes[provider] else {
@@ -226,23 +207,10 @@ public final class PushDispatcher: Sendable {
             // Right before the gateway call: an ack or retract since the claim drops the push.
             var anyProceeds = false
             for (index, member) in members {
-                if cancellations.recentlyConfirmed(index) {
-                    anyProceeds = true
-                    continue
-                }
-                do {
-                    // The answer describes Redis as it was after this instant (the check is sent after it is
-                    // asked), so its reuse window starts here, not when the reply arrives.
-                    let asked = ContinuousClock.now
-                    if try await member.control.mayProceed() {
-                        anyProceeds = true
-                        cancellations.confirmed.withLock { $0[index] = asked }
-                    } else {
-                        cancellations.flags.withLock { $0[index] = true }
-                    }
-                } catch {
+                guard let proceeds = await cancellations.mayProceed(index, check: member.control.mayProceed) else {
                     return false  // cannot tell: not sent now; the job is retried
                 }
+                anyProceeds = anyProceeds || proceeds
             }
             return anyProceeds
         }
