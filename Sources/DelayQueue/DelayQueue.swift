@@ -258,7 +258,7 @@ public struct DelayQueue: Sendable {
     /// before the gateway call.
     public func mayProceed(_ job: ClaimedJob) async throws -> Bool {
         let replies = try await self.client.send(batch: self.mayProceedCommands(job))
-        return Self.mayProceed(job, replies[0], replies[1])
+        return try Self.mayProceed(job, replies[0], replies[1])
     }
 
     /// The two commands that tell whether `job` may proceed: its cancel mark and its lease token.
@@ -270,9 +270,10 @@ public struct DelayQueue: Sendable {
         ]
     }
 
-    /// Not cancelled, and the lease is still the claim's.
-    static func mayProceed(_ job: ClaimedJob, _ cancelMark: RedisValue, _ token: RedisValue) -> Bool {
-        cancelMark == .integer(0) && token.string == job.leaseToken
+    /// Not cancelled, and the lease is still the claim's. An error reply (`-BUSY`, `-LOADING`) throws: it
+    /// cannot tell, and reading it as "cancelled" would finish an accepted job without sending it.
+    static func mayProceed(_ job: ClaimedJob, _ cancelMark: RedisValue, _ token: RedisValue) throws -> Bool {
+        try cancelMark.throwingIfError() == .integer(0) && token.throwingIfError().string == job.leaseToken
     }
 
     // MARK: Dead letters

@@ -25,6 +25,7 @@ public final class QueueConsumer: Service, Sendable {
         var running = 0
         /// Claimed jobs not settled yet, by lease token (a job claimed again after losing its lease has a new
         /// one), with when their lease ends at the latest by our clock (for the lease keeper).
+        /// Jobs running, by shard and lease token (tokens count per shard, so two shards may hand out the same).
         var leased: [String: (job: ClaimedJob, deadline: ContinuousClock.Instant)] = [:]
     }
 
@@ -330,7 +331,7 @@ public final class QueueConsumer: Service, Sendable {
     ) {
         self.state.withLock { state in
             state.running += 1
-            state.leased[job.leaseToken] = (job, leaseDeadline)
+            state.leased[job.leaseKey] = (job, leaseDeadline)
         }
         group.addTask(executorPreference: self.executors.next()) {
             await self.process(job)
@@ -345,26 +346,45 @@ public final class QueueConsumer: Service, Sendable {
 
     private func process(_ job: ClaimedJob) async {
         let result = await self.handler(job, JobControl(queue: self.queue, job: job, pipeline: self.checks))
-        // Settling now (a batch goes out within a round trip, well inside the lease): the keeper leaves it alone,
-        // so an extension racing the settle is not mistaken for a lost lease.
-        self.state.withLock { _ = $0.leased.removeValue(forKey: job.leaseToken) }
-        do {
-            let action: SettleAction =
-                switch result {
-                case .done: .ack
-                case .dropped: .drop
-                case .retry(let afterMs, let error):
-                    .retry(
-                        afterMs: afterMs ?? self.queue.configuration.retryDelayMs(attempt: job.attempt), error: error)
-                case .deadLetter(let error): .deadLetter(error: error)
-                case .deferred(let afterMs): .deferral(afterMs: afterMs)
-                }
-            _ = try await self.settler.settle(job, action)
-            self.handled.increment()
-        } catch {
-            // The lease expires and another claim retries the job: nothing is lost.
-            self.logger.warning(
-                "queue job could not be settled", metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+        let action: SettleAction =
+            switch result {
+            case .done: .ack
+            case .dropped: .drop
+            case .retry(let afterMs, let error):
+                .retry(afterMs: afterMs ?? self.queue.configuration.retryDelayMs(attempt: job.attempt), error: error)
+            case .deadLetter(let error): .deadLetter(error: error)
+            case .deferred(let afterMs): .deferral(afterMs: afterMs)
+            }
+        // A result that is never saved runs the job again once its lease ends (a push sent twice, with no crash
+        // involved): a failed settle is tried again, with the lease kept alive meanwhile, until it lands, the
+        // lease is lost anyway, or the consumer stops. Settling is idempotent per lease token.
+        var backoff = Duration.milliseconds(50)
+        while true {
+            // While a settle is on its way the keeper leaves the job alone, so an extension racing the settle is
+            // not mistaken for a lost lease.
+            guard let lease = self.state.withLock({ $0.leased.removeValue(forKey: job.leaseKey) }) else {
+                self.logger.warning(
+                    "queue job lost its lease before its result was saved; another claim runs it again",
+                    metadata: ["notify.job.id": "\(job.id)"])
+                return
+            }
+            do {
+                _ = try await self.settler.settle(job, action)
+                self.handled.increment()
+                return
+            } catch {
+                self.logger.warning(
+                    "queue job could not be settled; trying again",
+                    metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
+                guard !(error is CancellationError), ContinuousClock.now < lease.deadline else { return }
+            }
+            self.state.withLock { $0.leased[job.leaseKey] = lease }
+            do {
+                try await Task.sleep(for: backoff)
+            } catch {
+                return  // the consumer stops: the lease expires and another claim retries the job
+            }
+            backoff = min(backoff * 2, .seconds(2))
         }
     }
 
@@ -391,11 +411,11 @@ public final class QueueConsumer: Service, Sendable {
                 var extended = 0
                 for (job, outcome) in zip(due, outcomes) {
                     let known = self.state.withLock { state -> Bool in
-                        guard state.leased[job.leaseToken] != nil else { return false }
+                        guard state.leased[job.leaseKey] != nil else { return false }
                         if outcome == .extended {
-                            state.leased[job.leaseToken]?.deadline = now + lease
+                            state.leased[job.leaseKey]?.deadline = now + lease
                         } else {
-                            state.leased.removeValue(forKey: job.leaseToken)
+                            state.leased.removeValue(forKey: job.leaseKey)
                         }
                         return true
                     }
@@ -416,4 +436,9 @@ public final class QueueConsumer: Service, Sendable {
             }
         }
     }
+}
+
+extension ClaimedJob {
+    /// Identifies this claim within a consumer: lease tokens are counted per shard.
+    var leaseKey: String { "\(self.shard)|\(self.leaseToken)" }
 }

@@ -34,7 +34,7 @@ public struct JobControl: Sendable {
     public func mayProceed() async throws -> Bool {
         guard let pipeline else { return try await self.queue.mayProceed(self.job) }
         let replies = try await pipeline.send(batch: self.queue.mayProceedCommands(self.job))
-        return DelayQueue.mayProceed(self.job, replies[0], replies[1])
+        return try DelayQueue.mayProceed(self.job, replies[0], replies[1])
     }
 
     /// Extends the lease now; `false` if the lease was already lost. The consumer already extends it every third

@@ -3,8 +3,9 @@ import Crypto
 import Foundation
 import NotifyCore
 
-/// Settings of the push workers (`push.*`). A provider without credentials is off: its devices' pushes are
-/// dead-lettered with a reason saying so, never silently dropped.
+/// Settings of the push workers (`push.*`). A provider without credentials is off on this worker: its devices are
+/// skipped (counted as `notify_push_sends_total{outcome="unconfigured"}` and logged as a warning), and the job
+/// finishes with the user's other devices.
 public struct PushWorkerConfiguration: Sendable {
     /// Gateway requests in flight per process, over all providers.
     public var maxInFlight: Int

@@ -142,6 +142,44 @@ struct QueueConsumerTests {
         }
     }
 
+    @Test("a result that cannot be saved at once is saved later, under a kept lease: the job does not run twice")
+    func settleRetries() async throws {
+        var configuration = Self.fast
+        configuration.leaseMs = 3_000  // outlives the pause below: the lease holds while the settle is retried
+        try await withQueue(configuration: configuration, shards: 2, manualClock: false) { queue, _, client, server in
+            let log = HandlerLog()
+            // The consumer's own client gives up on a reply after 200 ms, so Redis pausing writes for longer makes
+            // the settle fail (as a failover or a timeout would) while the job's work is done.
+            let impatient = makeClient(for: server) { $0.commandTimeoutMs = 200 }
+            let consumerQueue = DelayQueue(client: impatient, configuration: queue.configuration, shards: queue.shards)
+            let consumer = QueueConsumer(
+                queue: consumerQueue, subscriber: nil, id: "s", logger: testLogger("consumer")
+            ) { job, _ in
+                let entry = log.started(job, by: "s")
+                do {
+                    _ = try await client.send("CLIENT", "PAUSE", "1000", "WRITE").throwingIfError()
+                } catch {
+                    Issue.record("CLIENT PAUSE failed: \(error)")
+                }
+                log.ended(entry)
+                return .done
+            }
+            try await queue.schedule(try job("s1"), inMs: 0)
+            try await withConsumers([consumer]) {
+                try await log.waitForEnded(1)
+                // Finished once the result lands; before the fix it landed only after a second run (the lease
+                // ran out while the failed settle was merely logged).
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await queue.stats().total.counters["acked"] != 1 {
+                    #expect(ContinuousClock.now < deadline, "the job was never acked")
+                    if ContinuousClock.now >= deadline { return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            #expect(log.all.count == 1, "the job ran \(log.all.count) times")
+        }
+    }
+
     @Test("a consumer that dies loses its shards to the others within seconds, and its jobs after the lease")
     func crashedConsumer() async throws {
         // The lease must outlast the time the doomed consumer needs to start its jobs, even on a loaded machine:

@@ -81,13 +81,19 @@ struct CancelChecksTests {
         fresh.release.continuation.yield(.success(true))
         #expect(await checks.mayProceed(0, check: fresh.check) == true)
         #expect(fresh.calls.withLock { $0 } == 1, "a check asked 6 ms ago does not serve this send")
-        old.release.continuation.yield(.success(true))
-        #expect(await first == true)
-        #expect(await joined == true)
-        #expect(old.calls.withLock { $0 } == 1)
         clock.withLock { $0 += .milliseconds(6) }
         fresh.release.continuation.yield(.success(true))
         #expect(await checks.mayProceed(0, check: fresh.check) == true)
         #expect(fresh.calls.withLock { $0 } == 2, "an answer 6 ms old does not serve this send")
+        // The older check, on another connection, saw a cancel that the newer ones did not yet.
+        old.release.continuation.yield(.success(false))
+        #expect(await first == false)
+        #expect(await joined == false)
+        #expect(old.calls.withLock { $0 } == 1)
+        #expect(
+            await checks.mayProceed(0, check: fresh.check) == false, "a cancel seen once is final, however recent a yes"
+        )
+        #expect(fresh.calls.withLock { $0 } == 2)
+        #expect(checks.flags.withLock { $0 } == [true])
     }
 }

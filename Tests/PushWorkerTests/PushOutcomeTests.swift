@@ -24,6 +24,7 @@ struct PushOutcomeTests {
             (.apns, 503, "Shutdown", "retry"), (.apns, 400, "IdleTimeout", "retry"),
             (.apns, 403, "ExpiredProviderToken", "refresh"), (.apns, 429, "TooManyProviderTokenUpdates", "retry"),
             (.apns, 403, "InvalidProviderToken", "break"), (.apns, 403, "BadCertificate", "break"),
+            (.apns, 403, "BadEnvironmentKeyIdInToken", "dead"), (.apns, 403, "Forbidden", "dead"),
             (.apns, 413, "PayloadTooLarge", "dead"), (.apns, 400, "BadTopic", "dead"), (.apns, 405, "", "dead"),
             (.fcm, 200, "", "delivered"), (.fcm, 404, "UNREGISTERED", "remove"),
             (.fcm, 400, "The registration token is not a valid FCM registration token", "remove"),

@@ -173,9 +173,20 @@ public final class PushDispatcher: Sendable {
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
-        let combined = await self.combine(outcomes, user: user, attempt: members[proceeding[0]].job.attempt)
-        if combined != .done {
-            // The job will run again (or be replayed): remember who got it, so that run skips them. When it is
+        await self.removeGone(outcomes, user: user)
+        let cancelled = cancellations.flags.withLock { $0 }
+        let named = outcomes.map { entry, result in
+            (device: "\(PushProvider(entry.device.platform).rawValue) \(entry.id)", result: result)
+        }
+        for index in proceeding {
+            let job = members[index].job
+            verdicts.set(
+                [index],
+                cancelled[index]
+                    ? .dropped : Self.verdict(named, attempt: job.attempt, heldForMs: nowMs - job.dueAtMs))
+        }
+        if proceeding.contains(where: { verdicts.results[$0] != .done && verdicts.results[$0] != .dropped }) {
+            // A job will run again (or be replayed): remember who got it, so that run skips them. When it is
             // done, the settle that ends it removes the record anyway, so the happy path writes nothing; a worker
             // that dies before settling sends to every device once more after the lease (at most once more).
             let reached = outcomes.compactMap { entry, result -> String? in
@@ -183,10 +194,6 @@ public final class PushDispatcher: Sendable {
                 return nil
             }
             await self.recordSent(reached, members: live.map(\.member))
-        }
-        let cancelled = cancellations.flags.withLock { $0 }
-        for index in proceeding {
-            verdicts.set([index], cancelled[index] ? .dropped : combined)
         }
         return verdicts.results.map { $0 ?? .dropped }
     }
@@ -243,46 +250,60 @@ public final class PushDispatcher: Sendable {
         }
     }
 
-    /// One result for the job from its devices' outcomes: retry if any device should be retried, defer if any
-    /// was held back, dead-letter if any failed for good, else done. Gone devices are removed here.
-    private func combine(_ outcomes: [(DeviceStore.Entry, ProviderLane.Result?)], user: String, attempt: Int) async
-        -> JobResult
-    {
+    /// Removes the devices their gateway declared gone (only if not registered again since).
+    private func removeGone(_ outcomes: [(DeviceStore.Entry, ProviderLane.Result?)], user: String) async {
+        for (entry, result) in outcomes {
+            guard case .answered(.removeDevice(let reason)) = result else { continue }
+            let provider = PushProvider(entry.device.platform)
+            do {
+                if try await self.devices.remove(userID: user, entry) { self.metrics.removed(provider) }
+                self.logger.info(
+                    "removed a device its gateway declared gone",
+                    metadata: [
+                        "notify.device": "\(entry.id)", "notify.provider": "\(provider.rawValue)",
+                        "reason": "\(reason)",
+                    ])
+            } catch {
+                self.logger.warning("could not remove a gone device", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// How long past its due time a job may be held back by open breakers without using attempts; after that,
+    /// each hold counts one, so a destination that never comes back ends in the dead letters, not in claims every
+    /// few seconds for the push's whole time to live.
+    static let maxHoldMs: Int64 = 3_600_000
+
+    /// One job's result from its devices' outcomes: retry if any device should be retried, defer if any was held
+    /// back, dead-letter if any failed for good, else done. Per job, since coalesced jobs may be on different
+    /// attempts.
+    static func verdict(
+        _ outcomes: [(device: String, result: ProviderLane.Result?)], attempt: Int, heldForMs: Int64
+    ) -> JobResult {
         var retry: (delayMs: Int, reasons: [String])?
         var holdMs: Int?
         var dead: [String] = []
         var skipped = false
-        for (entry, result) in outcomes {
-            let provider = PushProvider(entry.device.platform)
-            let device = "\(provider.rawValue) \(entry.id)"
+        func retryLater(_ device: String, _ reason: String, _ backoff: PushBackoff, retryAfterMs: Int? = nil) {
+            if attempt >= backoff.maxAttempts {
+                dead.append("\(device): \(reason.prefix(120)) (after \(attempt) attempts)")
+            } else {
+                let delay = backoff.delayMs(afterAttempt: attempt, retryAfterMs: retryAfterMs)
+                retry = (max(retry?.delayMs ?? 0, delay), (retry?.reasons ?? []) + ["\(device): \(reason.prefix(120))"])
+            }
+        }
+        for (device, result) in outcomes {
             switch result {
             case nil:
                 skipped = true
+            case .held(let ms) where heldForMs > Self.maxHoldMs:
+                retryLater(device, "held back by an open breaker for over an hour", .network, retryAfterMs: ms)
             case .held(let ms):
                 holdMs = max(holdMs ?? 0, ms + Int.random(in: 0...max(1, ms / 5)))
-            case .answered(.delivered):
+            case .answered(.delivered), .answered(.removeDevice):
                 break
-            case .answered(.removeDevice(let reason)):
-                do {
-                    if try await self.devices.remove(userID: user, entry) { self.metrics.removed(provider) }
-                    self.logger.info(
-                        "removed a device its gateway declared gone",
-                        metadata: [
-                            "notify.device": "\(entry.id)", "notify.provider": "\(provider.rawValue)",
-                            "reason": "\(reason)",
-                        ])
-                } catch {
-                    self.logger.warning("could not remove a gone device", metadata: ["error": "\(error)"])
-                }
             case .answered(.retry(let reason, let retryAfterMs, let backoff)):
-                if attempt >= backoff.maxAttempts {
-                    dead.append("\(device): \(reason.prefix(120)) (after \(attempt) attempts)")
-                } else {
-                    let delay = backoff.delayMs(afterAttempt: attempt, retryAfterMs: retryAfterMs)
-                    retry = (
-                        max(retry?.delayMs ?? 0, delay), (retry?.reasons ?? []) + ["\(device): \(reason.prefix(120))"]
-                    )
-                }
+                retryLater(device, reason, backoff, retryAfterMs: retryAfterMs)
             case .answered(.refreshCredentialsAndRetry(let reason)), .answered(.breakCircuit(let reason)):
                 // Credentials or configuration: the breaker is open now and holds every other send back; this
                 // one counts an attempt, so a fault that is never fixed ends in the dead letters, for a replay.

@@ -58,7 +58,7 @@ public struct CircuitBreaker: Sendable {
 
     public var isClosed: Bool { self.state == .closed }
 
-    /// 0 closed, 1 open, 2 half-open (the `notify_push_breaker_state` gauge).
+    /// 0 closed, 1 open, 2 half-open.
     public var metricValue: Int {
         switch self.state {
         case .closed: 0

@@ -102,8 +102,13 @@ extension PushOutcome {
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .network)
         case (500...599, _):
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .apnsServer)
+        case (403, "BadEnvironmentKeyIdInToken"), (403, "BadEnvironmentKeyInToken"), (403, "Forbidden"),
+            (403, "BadCertificateEnvironment"):
+            // About the device's environment or topic, which the app chose at registration: this device's
+            // problem (dead letter, for an operator), not the gateway's.
+            return .deadLetter(reason: reason)
         case (403, _):
-            // InvalidProviderToken, MissingProviderToken, BadEnvironmentKey…, BadCertificate…, Forbidden.
+            // InvalidProviderToken, MissingProviderToken, BadCertificate: the worker's credentials.
             return .breakCircuit(reason: reason)
         default:
             return .deadLetter(reason: reason)

@@ -54,7 +54,11 @@ public struct APNsSender: PushSender {
         }
         request.headers.add(name: "apns-id", value: push.uuid(deviceID: entry.id))
         request.body = .bytes(ByteBuffer(bytes: payload))
-        return .ready(PreparedPush(client: self.client, request: request, destination: "apns"))
+        // One breaker per environment and topic: a device registered for an environment or app the key does
+        // not cover fails on its own and holds back only its kind, never every user's iOS pushes.
+        let environment = entry.device.environment == "sandbox" ? "sandbox" : "production"
+        return .ready(
+            PreparedPush(client: self.client, request: request, destination: "apns \(environment) \(topic)"))
     }
 
     public func execute(_ prepared: PreparedPush) async -> PushOutcome {

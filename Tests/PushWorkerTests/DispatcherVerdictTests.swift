@@ -1,0 +1,69 @@
+import DelayQueue
+import Testing
+
+@testable import PushWorker
+
+@Suite("A job's result from its devices' outcomes", .timeLimit(.minutes(1)))
+struct DispatcherVerdictTests {
+    let serverError = ProviderLane.Result.answered(
+        .retry(reason: "500 InternalServerError", retryAfterMs: nil, backoff: .apnsServer))
+
+    @Test("coalesced jobs on different attempts: each is judged by its own attempt")
+    func perJobAttempts() {
+        let outcomes: [(device: String, result: ProviderLane.Result?)] = [
+            ("apns a", .answered(.delivered)), ("apns b", self.serverError),
+        ]
+        let fresh = PushDispatcher.verdict(outcomes, attempt: 1, heldForMs: 0)
+        let last = PushDispatcher.verdict(outcomes, attempt: PushBackoff.apnsServer.maxAttempts, heldForMs: 0)
+        guard case .retry = fresh else {
+            Issue.record("a first attempt that failed on a server error is retried, got \(fresh)")
+            return
+        }
+        guard case .deadLetter(let error) = last else {
+            Issue.record("the last attempt's failure is a dead letter, got \(last)")
+            return
+        }
+        #expect(error.contains("after 3 attempts"))
+    }
+
+    @Test("held back by an open breaker: deferred without an attempt for an hour past due, then it counts")
+    func holdsAreBounded() {
+        let held: [(device: String, result: ProviderLane.Result?)] = [("webhook a", .held(ms: 30_000))]
+        guard case .deferred(let afterMs) = PushDispatcher.verdict(held, attempt: 1, heldForMs: 600_000) else {
+            Issue.record("a hold within the hour defers")
+            return
+        }
+        #expect(afterMs >= 30_000)
+        let late = PushDispatcher.verdict(held, attempt: 1, heldForMs: PushDispatcher.maxHoldMs + 1)
+        guard case .retry(_, let error) = late else {
+            Issue.record("a hold past the hour uses an attempt, got \(late)")
+            return
+        }
+        #expect(error.contains("open breaker"))
+        let spent = PushDispatcher.verdict(
+            held, attempt: PushBackoff.network.maxAttempts, heldForMs: PushDispatcher.maxHoldMs + 1)
+        guard case .deadLetter = spent else {
+            Issue.record("held past the hour on the last attempt: a dead letter, got \(spent)")
+            return
+        }
+    }
+
+    @Test("delivered and gone devices finish the job; a failed check retries it; a permanent failure dead-letters")
+    func endings() {
+        #expect(
+            PushDispatcher.verdict(
+                [("a", .answered(.delivered)), ("b", .answered(.removeDevice(reason: "410")))], attempt: 1,
+                heldForMs: 0) == .done)
+        #expect(
+            PushDispatcher.verdict([("a", .answered(.delivered)), ("b", nil)], attempt: 1, heldForMs: 0)
+                == .retry(afterMs: nil, error: "the cancel check failed"))
+        guard
+            case .deadLetter = PushDispatcher.verdict(
+                [("a", .answered(.delivered)), ("b", .answered(.deadLetter(reason: "400 BadDeviceToken")))],
+                attempt: 1, heldForMs: 0)
+        else {
+            Issue.record("a permanent failure dead-letters the job, for a replay")
+            return
+        }
+    }
+}
