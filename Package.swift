@@ -237,6 +237,7 @@ let package = Package(
             dependencies: [
                 "DelayQueue",
                 "FakePushGateways",
+                "NotifyBench",
                 "PushWorker",
                 "NotifyCore",
                 "NotifyTestSupport",

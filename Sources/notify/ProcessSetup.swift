@@ -14,6 +14,7 @@ struct ProcessSetup {
     static func bootstrap(
         _ options: GlobalOptions, part: String, defaultLogLevel: String = "info"
     ) async throws -> ProcessSetup {
+        OpenFileLimit.raise()  // one file per connection: the default soft limit is far too low for a server
         let config = try await NotifyConfigLoader.reader(filePath: options.config)
         let levelText = options.logLevel ?? config.string(forKey: "log.level", default: defaultLogLevel)
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {

@@ -17,6 +17,10 @@ struct BenchSmokeTests {
                 "--runs", "1",
             ],
             ["bench", "push", "--jobs", "100", "--concurrency", "64", "--steady-rate", "50", "--steady-seconds", "1"],
+            [
+                "bench", "live", "--matrix", "20x50", "--seconds", "1", "--runs", "1", "--ceiling-rates", "",
+                "--memory-streams", "20",
+            ],
         ])
     func resultLine(arguments: [String]) async throws {
         var environment = NotifyBinary.cleanEnvironment

@@ -12,8 +12,19 @@ public enum DevTokenMinter {
 
     public static func token(for user: String, secret: String, validForSeconds: Double = 86_400) async throws -> String
     {
+        try await Self.tokens(for: [user], secret: secret, validForSeconds: validForSeconds)[0]
+    }
+
+    /// One token per user, signed with one key (benchmarks mint tens of thousands).
+    public static func tokens(for users: [String], secret: String, validForSeconds: Double = 86_400) async throws
+        -> [String]
+    {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(Claims(sub: user, exp: Date().timeIntervalSince1970 + validForSeconds))
+        let expires = Date().timeIntervalSince1970 + validForSeconds
+        var tokens: [String] = []
+        tokens.reserveCapacity(users.count)
+        for user in users { tokens.append(try await keys.sign(Claims(sub: user, exp: expires))) }
+        return tokens
     }
 }

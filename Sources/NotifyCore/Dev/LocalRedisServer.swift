@@ -30,6 +30,11 @@ public final class LocalRedisServer: Sendable {
     /// The URL to reach this server.
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: self.port) }
 
+    /// The server's process id while it runs (benchmarks read its CPU and memory from `/proc`).
+    public var processID: Int32? {
+        self.process.withLock { $0.map(\.processIdentifier) }
+    }
+
     private init(port: Int, directory: URL, executable: String, arguments: [String], ownsDirectory: Bool) {
         self.port = port
         self.directory = directory

@@ -10,7 +10,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark scenario against a peer in the same run.",
-        subcommands: [RedisBenchCommand.self, QueueBenchCommand.self, IngestBenchCommand.self, PushBenchCommand.self]
+        subcommands: [
+            RedisBenchCommand.self, QueueBenchCommand.self, IngestBenchCommand.self, PushBenchCommand.self,
+            LiveBenchCommand.self, LiveLoadCommand.self,
+        ]
     )
 }
 

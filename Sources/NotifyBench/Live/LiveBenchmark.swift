@@ -1,0 +1,180 @@
+import Foundation
+import NotifyCore
+
+/// `notify bench live`: S open SSE streams, events posted one per HTTP POST to random connected users at a fixed
+/// rate, publish→receive latency; Notify (`notify api` in a process of its own) side by side with nchan on nginx,
+/// both storing messages in a Redis of their own, driven by the same load generator (a process of its own) in
+/// the same run, alternating which goes first.
+public struct LiveBenchmark: Sendable {
+    public struct Options: Sendable {
+        /// Streams × events per second, each run for `seconds`.
+        public var matrix: [(streams: Int, rate: Int)] = [(1_000, 1_000), (5_000, 1_000), (5_000, 5_000)]
+        public var seconds = 10.0
+        public var runs = 2
+        /// The search for the highest rate each sustains (p99 < 10 ms, nothing lost) at `ceilingStreams`.
+        public var ceilingRates: [Int] = [6_000, 8_000, 10_000, 12_000]
+        public var ceilingStreams = 5_000
+        /// Streams held open to measure idle memory per stream (0: skipped). Each side of the loopback needs a
+        /// file per stream, so the open-file limit bounds it (20,000 on a machine without CAP_SYS_RESOURCE).
+        public var memoryStreams = 18_000
+        /// Each Notify event also schedules the default push (inbox + push job).
+        public var withPush = false
+        public var peers: [String] = ["notify", "nchan"]
+        public var postConnections = 32
+        public init() {}
+    }
+
+    /// One run of one server at one load.
+    public struct Run: Sendable {
+        public var server: String
+        public var streams: Int
+        public var rate: Int
+        public var load: LiveLoadReport
+        /// Cores used while sending (1 = one core busy): the server, its Redis, the generator.
+        public var serverCores: Double
+        public var redisCores: Double
+        public var generatorCores: Double
+        /// Server CPU per accepted event, in microseconds.
+        public var serverMicrosecondsPerEvent: Double
+
+        /// Delivered everything once, to the right stream, at the asked rate (within 5 %).
+        public var clean: Bool {
+            self.load.lost == 0 && self.load.duplicates == 0 && self.load.misrouted == 0 && self.load.postErrors == 0
+                && self.load.overflows == 0 && self.load.streamsLost == 0
+                && self.load.postedPerSecond >= Double(self.rate) * 0.95
+        }
+    }
+
+    /// Idle memory with many open streams, each after one event.
+    public struct Memory: Sendable {
+        public var server: String
+        public var streams: Int
+        public var processBytesPerStream: Double
+        public var redisBytesPerStream: Double
+        public var received: Int
+    }
+
+    let executable: String
+    let options: Options
+
+    /// - Parameter executable: the `notify` binary (for `notify api` and the generator).
+    public init(executable: String, options: Options) {
+        self.executable = executable
+        self.options = options
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void) async throws -> (runs: [Run], memory: [Memory]) {
+        OpenFileLimit.raise(to: 200_000)  // children inherit it: tens of thousands of streams on each side
+        var servers: [LiveServer] = []
+        defer { for server in servers { server.stop() } }
+        for peer in self.options.peers {
+            switch peer {
+            case "notify": servers.append(try await LiveServer.startNotify(executable: self.executable))
+            case "nchan": servers.append(try await LiveServer.startNchan())
+            default: throw BenchError("unknown peer \(peer): notify or nchan")
+            }
+        }
+        var runs: [Run] = []
+        var order = servers
+        var loads = self.options.matrix
+        loads += self.options.ceilingRates.map { (self.options.ceilingStreams, $0) }
+        for (streams, rate) in loads {
+            for _ in 0..<self.options.runs {
+                for server in order {
+                    let run = try await self.measure(server, streams: streams, rate: rate)
+                    progress(Self.describe(run))
+                    runs.append(run)
+                }
+                order.reverse()  // alternate which goes first
+            }
+        }
+        var memory: [Memory] = []
+        if self.options.memoryStreams > 0 {
+            for server in servers {
+                let probe = try await self.probeMemory(server, streams: self.options.memoryStreams)
+                progress(
+                    "  memory \(probe.server): \(probe.streams) idle streams: "
+                        + "\(Int(probe.processBytesPerStream / 1_024 * 10) / 10) KiB per stream in the process, "
+                        + "\(Int(probe.redisBytesPerStream / 1_024 * 10) / 10) KiB in Redis (\(probe.received) received)"
+                )
+                memory.append(probe)
+            }
+        }
+        return (runs, memory)
+    }
+
+    static func describe(_ run: Run) -> String {
+        func f(_ value: Double) -> String { String(format: "%.2f", value) }
+        let load = run.load
+        return "  \(run.server) \(run.streams) streams × \(run.rate)/s: reached \(Int(load.postedPerSecond))/s, "
+            + "p50 \(f(load.p50Ms)) ms p99 \(f(load.p99Ms)) ms max \(f(load.maxMs)) ms, "
+            + "received \(load.received)/\(load.accepted) (lost \(load.lost), dup \(load.duplicates), "
+            + "errors \(load.postErrors), overflows \(load.overflows)); CPU: server \(Int(run.serverCores * 100)) %, "
+            + "its Redis \(Int(run.redisCores * 100)) %, generator \(Int(run.generatorCores * 100)) %; "
+            + "\(Int(run.serverMicrosecondsPerEvent)) µs server CPU per event"
+    }
+
+    private func generator(_ server: LiveServer, streams: Int, rate: Int, probe: Bool) throws -> ChildProcess {
+        var arguments = [
+            "bench", "live-load", "--target", server.name, "--port", "\(server.port)", "--streams", "\(streams)",
+            "--rate", "\(rate)", "--seconds", "\(self.options.seconds)",
+            "--post-connections", "\(self.options.postConnections)",
+            "--user-prefix", "u\(UInt32.random(in: 0...UInt32.max))x",
+        ]
+        if probe { arguments.append("--probe-memory") }
+        if self.options.withPush { arguments.append("--with-push") }
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_BENCH_API_KEY"] = server.apiKey
+        environment["NOTIFY_BENCH_TOKEN_SECRET"] = server.tokenSecret
+        return try ChildProcess(executable: self.executable, arguments: arguments, environment: environment)
+    }
+
+    private func measure(_ server: LiveServer, streams: Int, rate: Int) async throws -> Run {
+        let generator = try self.generator(server, streams: streams, rate: rate, probe: false)
+        defer { generator.kill() }
+        var marks: [String: (server: ProcessSample, redis: ProcessSample, generator: ProcessSample)] = [:]
+        for await line in generator.lines {
+            if line.hasPrefix("mark ") {
+                marks[String(line.dropFirst(5))] = (
+                    ProcessSample.take(server.pids), ProcessSample.take(server.redisPIDs),
+                    ProcessSample.take([generator.pid])
+                )
+            } else if line.hasPrefix("report ") {
+                let load = try JSONDecoder().decode(LiveLoadReport.self, from: Data(line.dropFirst(7).utf8))
+                guard let start = marks["sending"], let end = marks["sent"] else {
+                    throw BenchError("the generator reported without its marks")
+                }
+                let serverCPU = end.server.cpuSeconds - start.server.cpuSeconds
+                return Run(
+                    server: server.name, streams: streams, rate: rate, load: load,
+                    serverCores: end.server.cores(since: start.server), redisCores: end.redis.cores(since: start.redis),
+                    generatorCores: end.generator.cores(since: start.generator),
+                    serverMicrosecondsPerEvent: serverCPU / Double(max(1, load.accepted)) * 1e6)
+            }
+        }
+        generator.process.waitUntilExit()
+        throw BenchError("the load generator exited (status \(generator.process.terminationStatus)) without a report")
+    }
+
+    private func probeMemory(_ server: LiveServer, streams: Int) async throws -> Memory {
+        let before = ProcessSample.take(server.pids)
+        let redisBefore = try await server.redisUsedMemory()
+        let generator = try self.generator(server, streams: streams, rate: 2_000, probe: true)
+        defer { generator.kill() }
+        var idle: (ProcessSample, Int)?
+        for await line in generator.lines {
+            if line == "mark idle" {
+                idle = (ProcessSample.take(server.pids), try await server.redisUsedMemory())
+                generator.writeLine("done")
+            } else if line.hasPrefix("report ") {
+                let load = try JSONDecoder().decode(LiveLoadReport.self, from: Data(line.dropFirst(7).utf8))
+                guard let (after, redisAfter) = idle else { throw BenchError("the generator never went idle") }
+                return Memory(
+                    server: server.name, streams: streams,
+                    processBytesPerStream: Double(after.rssBytes - before.rssBytes) / Double(streams),
+                    redisBytesPerStream: Double(redisAfter - redisBefore) / Double(streams), received: load.received)
+            }
+        }
+        throw BenchError("the load generator exited without a report")
+    }
+}
