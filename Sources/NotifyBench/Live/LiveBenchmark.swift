@@ -81,9 +81,14 @@ public struct LiveBenchmark: Sendable {
         for (streams, rate) in loads {
             for _ in 0..<self.options.runs {
                 for server in order {
-                    let run = try await self.measure(server, streams: streams, rate: rate)
-                    progress(Self.describe(run))
-                    runs.append(run)
+                    do {
+                        let run = try await self.measure(server, streams: streams, rate: rate)
+                        progress(Self.describe(run))
+                        runs.append(run)
+                    } catch {
+                        // A load one server cannot take must not cost the rest of the matrix.
+                        progress("  \(server.name) \(streams) streams × \(rate)/s: FAILED: \(error)")
+                    }
                 }
                 order.reverse()  // alternate which goes first
             }

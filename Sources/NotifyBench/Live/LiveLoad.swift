@@ -145,8 +145,13 @@ final class LiveLoad: @unchecked Sendable {
         }
     }
 
-    func connectionLost(holding event: Int?) {
+    /// Opens a new publishing connection in place of a lost one (set by the generator).
+    var replacePublisher: () -> Void = {}
+
+    func connectionLost(_ connection: PublishHandler, holding event: Int?) {
+        self.idle.removeAll { $0 === connection }
         if event != nil { self.answered(ok: false) }
+        if !self.finishing { self.replacePublisher() }
     }
 
     private func dispatch() {

@@ -77,10 +77,14 @@ public struct LiveLoadGenerator: Sendable {
             }
             try await Self.within(seconds: 120, load.ready, on: loop, what: "the streams to be ready")
             Self.mark("ready")
+            let publisher = self.bootstrap(group) { PublishHandler(load: load) }
+            let (host, port) = (self.options.host, self.options.port)
+            try await loop.submit {
+                // A server that closes a keep-alive connection (nginx after `keepalive_requests`) gets a new one.
+                load.replacePublisher = { publisher.connect(host: host, port: port).whenFailure { _ in } }
+            }.get()
             for _ in 0..<self.options.postConnections {
-                channels.append(
-                    try await self.bootstrap(group) { PublishHandler(load: load) }
-                        .connect(host: self.options.host, port: self.options.port).get())
+                channels.append(try await publisher.connect(host: host, port: port).get())
             }
             Self.mark("sending")
             let start = DispatchTime.now().uptimeNanoseconds

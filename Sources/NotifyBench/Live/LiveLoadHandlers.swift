@@ -11,6 +11,8 @@ final class PublishHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var status: UInt = 0
     private var inFlight: Int?
+    /// The server said `Connection: close`: this connection takes no more requests.
+    private var closing = false
 
     init(load: LiveLoad) {
         self.load = load
@@ -27,7 +29,7 @@ final class PublishHandler: ChannelInboundHandler {
 
     func post(event: Int, head: HTTPRequestHead, body: ByteBuffer) {
         guard let context = self.context else {
-            self.load.connectionLost(holding: event)
+            self.load.connectionLost(self, holding: event)
             return
         }
         self.inFlight = event
@@ -42,12 +44,13 @@ final class PublishHandler: ChannelInboundHandler {
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.status = head.status.code
+            self.closing = !head.isKeepAlive
         case .body:
             break
         case .end:
             self.inFlight = nil
             self.load.answered(ok: (200..<300).contains(self.status))
-            self.load.connectionIdle(self)
+            if !self.closing { self.load.connectionIdle(self) }
         }
     }
 
@@ -55,7 +58,7 @@ final class PublishHandler: ChannelInboundHandler {
         let event = self.inFlight
         self.inFlight = nil
         self.context = nil
-        self.load.connectionLost(holding: event)
+        self.load.connectionLost(self, holding: event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -46,6 +46,7 @@ extension LiveServer {
         events { worker_connections 19000; }
         http {
             access_log off;
+            keepalive_requests 100000000;  # as Notify: a keep-alive connection is never closed for its count
             client_body_temp_path \(directory)/body;
             proxy_temp_path \(directory)/proxy;
             fastcgi_temp_path \(directory)/fastcgi;
