@@ -35,7 +35,11 @@ public struct Ingestor: Sendable {
         let notificationID = Self.notificationID(sender: sender, idempotencyKey: request.idempotencyKey)
         let members = Self.eventMembers(request, notificationID: notificationID, payload: try self.payloadJSON(request))
         let push = try request.push.map { try Self.pushMembers($0, request: request, notificationID: notificationID) }
-        let fingerprint = Self.fingerprint(members: members, push: push ?? "", recipients: recipients)
+        // What tells a retry from a different request under the same idempotency key; without a key the id is
+        // random and never seen before, so there is nothing to compare.
+        let fingerprint =
+            request.idempotencyKey == nil
+            ? "-" : Self.fingerprint(members: members, push: push ?? "", recipients: recipients)
         let delayMs = request.push?.delayMs
         // The idempotency window; the script keeps each shard's record longer while it guards a later job.
         let recordTtlMs = self.configuration.recordTtlMs
@@ -275,6 +279,6 @@ public struct Ingestor: Sendable {
             hasher.update(data: Array(part.utf8))
             hasher.update(data: [0])
         }
-        return hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize().prefix(16))
     }
 }

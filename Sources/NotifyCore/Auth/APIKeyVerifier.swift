@@ -53,7 +53,7 @@ public struct APIKeyVerifier: Sendable {
     /// A new random key and the config entry that accepts it, for `name`.
     public static func generate(name: String) -> (key: String, entry: String) {
         let key = "nk_" + Base64URL.random(byteCount: 32)
-        let digest = SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: Array(key.utf8)))
         return (key, "\(name):\(digest)")
     }
 

@@ -16,10 +16,15 @@ public enum Base64URL {
         return String(decoding: encoded, as: UTF8.self)
     }
 
-    /// Random bytes, encoded.
+    /// Random bytes, encoded. Eight bytes per draw from the system generator (each draw is a `getrandom` call).
     public static func random(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return self.encode((0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(byteCount + 7)
+        while bytes.count < byteCount {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        return self.encode(bytes.prefix(byteCount))
     }
 
     /// Decodes base64url with or without padding (plain base64's `+` and `/` are accepted too); `nil` if invalid.

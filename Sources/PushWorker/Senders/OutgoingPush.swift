@@ -76,7 +76,7 @@ public struct OutgoingPush: Sendable, Hashable {
     /// `[A-Za-z0-9]` only): hex of a digest, so any key fits and distinct keys stay distinct.
     public var topic: String? {
         self.message.push.collapseKey.map { key in
-            SHA256.hash(data: Array(key.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+            Hex.encode(SHA256.hash(data: Array(key.utf8)).prefix(16))
         }
     }
 
@@ -91,7 +91,7 @@ public struct OutgoingPush: Sendable, Hashable {
         var bytes = self.messageID(deviceID: deviceID)
         bytes[6] = (bytes[6] & 0x0f) | 0x40  // version 4 layout, as APNs checks the canonical form
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Hex.encode(bytes)
         let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
             String(
                 hex[
