@@ -61,6 +61,17 @@ final class SettleBatcher: Sendable {
             for (entry, outcome) in zip(entries, outcomes) {
                 entry.continuation.resume(returning: outcome)
             }
+        } catch  where entries.count > 1 {
+            // One entry that always fails (whatever the reason) must not fail every batch it joins while the
+            // others retry: on a failed batch each entry is settled alone once.
+            for entry in entries {
+                do {
+                    let outcome = try await self.queue.settle(batch: [(entry.job, entry.action)])
+                    entry.continuation.resume(returning: outcome[0])
+                } catch {
+                    entry.continuation.resume(throwing: error)
+                }
+            }
         } catch {
             for entry in entries {
                 entry.continuation.resume(throwing: error)
