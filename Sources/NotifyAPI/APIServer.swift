@@ -41,6 +41,7 @@ public struct APIServer: Sendable {
     /// A router with every API route and the problem and metrics middlewares; the caller adds the ops routes.
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: ConnectionLoopMiddleware())
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: MetricsMiddleware())

@@ -1,6 +1,7 @@
 import DelayQueue
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Who made a request, as established by the route group's authentication middleware.
 public enum Identity: Sendable, Hashable {
@@ -18,11 +19,14 @@ public struct APIRequestContext: RequestContext {
     public var identity: Identity?
     /// When the user's token expires: a stream opened with it ends then (the app reconnects with a fresh one).
     public var tokenExpiresAt: Date?
+    /// The loop of the request's connection: a long-lived response (a stream) runs its tasks there.
+    public let eventLoop: any EventLoop
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.identity = nil
         self.tokenExpiresAt = nil
+        self.eventLoop = source.channel.eventLoop
     }
 
     /// The authenticated user; only reachable behind ``UserTokenMiddleware``.

@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import NotifyCore
 import ServiceLifecycle
 
@@ -29,60 +30,79 @@ struct StreamRoutes {
             ]
             return Response(
                 status: .ok, headers: headers,
-                body: self.body(user: user, resume: resume, tokenExpiresAt: context.tokenExpiresAt))
+                body: self.body(
+                    user: user, resume: resume, tokenExpiresAt: context.tokenExpiresAt, eventLoop: context.eventLoop))
         }
     }
 
-    private func body(user: String, resume: StreamID?, tokenExpiresAt: Date?) -> ResponseBody {
+    private func body(user: String, resume: StreamID?, tokenExpiresAt: Date?, eventLoop: any EventLoop)
+        -> ResponseBody
+    {
         let feed = self.feed
         let heartbeat = Duration.milliseconds(self.heartbeatMs)
+        // Where NIO's loops are Swift's global executor, a task resumes on the loop that woke it: every stream's
+        // feed, woken by the one pub/sub connection, would run on that connection's loop (one core of several,
+        // and a hop to each stream's own loop for every write). Preferring the stream's connection loop spreads
+        // the streams over the cores and writes without a hop.
+        let executor = EventLoopTaskExecutor.preferring(eventLoop)
         return ResponseBody { writer in
-            // One writer, two sources: the feed and the heartbeat both hand chunks to the writing loop. The
-            // channel has no buffer, so a slow socket holds the feed back until the hub drops it (overflow).
-            let chunks = AsyncChannel<ByteBuffer>()
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withTaskExecutorPreference(executor) {
+                try await Self.stream(
+                    to: &writer, feed: feed, user: user, resume: resume, heartbeat: heartbeat,
+                    tokenExpiresAt: tokenExpiresAt)
+            }
+        }
+    }
+
+    private static func stream(
+        to writer: inout any ResponseBodyWriter, feed: InboxFeed, user: String, resume: StreamID?,
+        heartbeat: Duration, tokenExpiresAt: Date?
+    ) async throws {
+        // One writer, two sources: the feed and the heartbeat both hand chunks to the writing loop. The
+        // channel has no buffer, so a slow socket holds the feed back until the hub drops it (overflow).
+        let chunks = AsyncChannel<ByteBuffer>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { chunks.finish() }
+                // `: ready` tells the client (and tests) that every event from now on will arrive.
+                let end = try await feed.run(
+                    userID: user, resumeAfter: resume,
+                    onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
+                    onLost: { oldest in
+                        let id = oldest.map { #""\#($0)""# } ?? "null"
+                        await chunks.send(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
+                    }
+                ) { event in
+                    await chunks.send(
+                        ByteBuffer(string: "id: \(event.id)\nevent: notification\ndata: \(event.json)\n\n"))
+                }
+                if end == .overflow {
+                    await chunks.send(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
+                }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: heartbeat)
+                    await chunks.send(ByteBuffer(string: ": heartbeat\n\n"))
+                }
+            }
+            if let tokenExpiresAt {
                 group.addTask {
-                    defer { chunks.finish() }
-                    // `: ready` tells the client (and tests) that every event from now on will arrive.
-                    let end = try await feed.run(
-                        userID: user, resumeAfter: resume,
-                        onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
-                        onLost: { oldest in
-                            let id = oldest.map { #""\#($0)""# } ?? "null"
-                            await chunks.send(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
-                        }
-                    ) { event in
-                        await chunks.send(
-                            ByteBuffer(string: "id: \(event.id)\nevent: notification\ndata: \(event.json)\n\n"))
-                    }
-                    if end == .overflow {
-                        await chunks.send(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
-                    }
-                }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: heartbeat)
-                        await chunks.send(ByteBuffer(string: ": heartbeat\n\n"))
-                    }
-                }
-                if let tokenExpiresAt {
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(max(0, tokenExpiresAt.timeIntervalSinceNow)))
-                        await chunks.send(
-                            ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
-                        chunks.finish()
-                    }
-                }
-                try await withGracefulShutdownHandler {
-                    for await chunk in chunks {
-                        try await writer.write(chunk)
-                    }
-                } onGracefulShutdown: {
+                    try await Task.sleep(for: .seconds(max(0, tokenExpiresAt.timeIntervalSinceNow)))
+                    await chunks.send(
+                        ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
                     chunks.finish()
                 }
-                group.cancelAll()
             }
-            try await writer.finish(nil)
+            try await withGracefulShutdownHandler {
+                for await chunk in chunks {
+                    try await writer.write(chunk)
+                }
+            } onGracefulShutdown: {
+                chunks.finish()
+            }
+            group.cancelAll()
         }
+        try await writer.finish(nil)
     }
 }

@@ -42,7 +42,7 @@ public struct LiveBenchReport: Sendable {
             let runs = self.runs.filter {
                 $0.server == server && $0.streams == self.options.ceilingStreams && $0.rate == rate
             }
-            return runs.allSatisfy { $0.clean && $0.load.p99Ms < 10 }
+            return runs.allSatisfy(LiveBenchmark.sustained)
         }
     }
 

@@ -76,11 +76,13 @@ public struct LiveBenchmark: Sendable {
         }
         var runs: [Run] = []
         var order = servers
-        var loads = self.options.matrix
-        loads += self.options.ceilingRates.map { (self.options.ceilingStreams, $0) }
-        for (streams, rate) in loads {
+        let ceiling = self.options.ceilingRates.sorted().map { (streams: self.options.ceilingStreams, rate: $0) }
+        // The search for the highest sustained rate stops, per server, at the first rate it did not sustain.
+        var pastCeiling: Set<String> = []
+        for (index, (streams, rate)) in (self.options.matrix + ceiling).enumerated() {
+            let isCeiling = index >= self.options.matrix.count
             for _ in 0..<self.options.runs {
-                for server in order {
+                for server in order where !(isCeiling && pastCeiling.contains(server.name)) {
                     do {
                         let run = try await self.measure(server, streams: streams, rate: rate)
                         progress(Self.describe(run))
@@ -92,11 +94,23 @@ public struct LiveBenchmark: Sendable {
                 }
                 order.reverse()  // alternate which goes first
             }
+            if isCeiling {
+                for server in servers {
+                    let these = runs.filter { $0.server == server.name && $0.streams == streams && $0.rate == rate }
+                    if these.isEmpty || !these.allSatisfy(Self.sustained) { pastCeiling.insert(server.name) }
+                }
+            }
         }
         var memory: [Memory] = []
         if self.options.memoryStreams > 0 {
             for server in servers {
-                let probe = try await self.probeMemory(server, streams: self.options.memoryStreams)
+                let probe: Memory
+                do {
+                    probe = try await self.probeMemory(server, streams: self.options.memoryStreams)
+                } catch {
+                    progress("  memory \(server.name), \(self.options.memoryStreams) streams: FAILED: \(error)")
+                    continue
+                }
                 progress(
                     "  memory \(probe.server): \(probe.streams) idle streams: "
                         + "\(Int(probe.processBytesPerStream / 1_024 * 10) / 10) KiB per stream in the process, "
@@ -107,6 +121,9 @@ public struct LiveBenchmark: Sendable {
         }
         return (runs, memory)
     }
+
+    /// Everything delivered once, at the asked rate, with p99 under 10 ms.
+    static func sustained(_ run: Run) -> Bool { run.clean && run.load.p99Ms < 10 }
 
     static func describe(_ run: Run) -> String {
         func f(_ value: Double) -> String { String(format: "%.2f", value) }

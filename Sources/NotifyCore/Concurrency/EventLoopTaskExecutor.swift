@@ -15,6 +15,20 @@ public final class EventLoopTaskExecutor: TaskExecutor {
         self.eventLoop = eventLoop
     }
 
+    private static let byLoop = Mutex<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
+
+    /// The executor of `eventLoop` for work that should run where a connection's I/O runs (a request's handler,
+    /// a stream), or `nil` unless ``EventLoopTaskExecutors/isEnabled``. One per loop, made once.
+    public static func preferring(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
+        guard EventLoopTaskExecutors.isEnabled else { return nil }
+        return Self.byLoop.withLock { executors in
+            if let executor = executors[ObjectIdentifier(eventLoop)] { return executor }
+            let executor = EventLoopTaskExecutor(eventLoop)
+            executors[ObjectIdentifier(eventLoop)] = executor
+            return executor
+        }
+    }
+
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         self.eventLoop.execute {
