@@ -63,13 +63,18 @@ final class SettleBatcher: Sendable {
             }
         } catch  where entries.count > 1 {
             // One entry that always fails (whatever the reason) must not fail every batch it joins while the
-            // others retry: on a failed batch each entry is settled alone once.
-            for entry in entries {
-                do {
-                    let outcome = try await self.queue.settle(batch: [(entry.job, entry.action)])
-                    entry.continuation.resume(returning: outcome[0])
-                } catch {
-                    entry.continuation.resume(throwing: error)
+            // others retry: on a failed batch each entry is settled alone once, all at the same time (one after
+            // another, a Redis that does not answer would cost a timeout per entry).
+            await withTaskGroup(of: Void.self) { group in
+                for entry in entries {
+                    group.addTask {
+                        do {
+                            let outcome = try await self.queue.settle(batch: [(entry.job, entry.action)])
+                            entry.continuation.resume(returning: outcome[0])
+                        } catch {
+                            entry.continuation.resume(throwing: error)
+                        }
+                    }
                 }
             }
         } catch {
