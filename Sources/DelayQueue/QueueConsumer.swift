@@ -357,8 +357,11 @@ public final class QueueConsumer: Service, Sendable {
             }
         // A result that is never saved runs the job again once its lease ends (a push sent twice, with no crash
         // involved): a failed settle is tried again, with the lease kept alive meanwhile, until it lands, the
-        // lease is lost anyway, or the consumer stops. Settling is idempotent per lease token.
+        // lease is lost anyway, the consumer stops, or one lease time has passed since the first failure (the
+        // keeper extends the lease meanwhile, so the lease alone would never end a settle that keeps failing).
+        // Settling is idempotent per lease token.
         var backoff = Duration.milliseconds(50)
+        var failingSince: ContinuousClock.Instant?
         while true {
             // While a settle is on its way the keeper leaves the job alone, so an extension racing the settle is
             // not mistaken for a lost lease.
@@ -376,7 +379,11 @@ public final class QueueConsumer: Service, Sendable {
                 self.logger.warning(
                     "queue job could not be settled; trying again",
                     metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
-                guard !(error is CancellationError), ContinuousClock.now < lease.deadline else { return }
+                let now = ContinuousClock.now
+                failingSince = failingSince ?? now
+                guard !(error is CancellationError), !Task.isShuttingDownGracefully, now < lease.deadline,
+                    now - failingSince! < .milliseconds(self.queue.configuration.leaseMs)
+                else { return }
             }
             self.state.withLock { $0.leased[job.leaseKey] = lease }
             do {

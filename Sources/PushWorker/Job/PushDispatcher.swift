@@ -183,7 +183,9 @@ public final class PushDispatcher: Sendable {
             verdicts.set(
                 [index],
                 cancelled[index]
-                    ? .dropped : Self.verdict(named, attempt: job.attempt, heldForMs: nowMs - job.dueAtMs))
+                    ? .dropped
+                    // From the push's first due time (the payload's): every deferral moves the job's own due time.
+                    : Self.verdict(named, attempt: job.attempt, heldForMs: nowMs - members[index].message.dueMs))
         }
         if proceeding.contains(where: { verdicts.results[$0] != .done && verdicts.results[$0] != .dropped }) {
             // A job will run again (or be replayed): remember who got it, so that run skips them. When it is
