@@ -290,15 +290,26 @@ struct QueueConsumerTests {
 
     @Test("a job cancelled while its handler works is not sent: mayProceed turns false before the gateway call")
     func cancelledWhileHandling() async throws {
-        try await withQueue(configuration: Self.fast, shards: 4, manualClock: false) { queue, _, _, _ in
+        // The lease is not under test: a 500 ms lease can run out on a loaded machine, and the job's second claim
+        // would then wait for a `proceed` that never comes.
+        var configuration = Self.fast
+        configuration.leaseMs = 10_000
+        try await withQueue(configuration: configuration, shards: 4, manualClock: false) { queue, _, _, _ in
             let inHandler = AsyncStream.makeStream(of: Void.self)
             let proceed = AsyncStream.makeStream(of: Void.self)
+            let runs = Mutex(0)
             // nil: mayProceed threw, which must fail the test rather than pass as "false".
             let decisions = AsyncStream.makeStream(of: Bool?.self)
             let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "sender", logger: testLogger("c")) {
                 _, control in
-                inHandler.continuation.yield()
-                for await _ in proceed.stream { break }
+                let run = runs.withLock { runs -> Int in
+                    runs += 1
+                    return runs
+                }
+                if run == 1 {
+                    inHandler.continuation.yield()
+                    for await _ in proceed.stream { break }
+                }
                 do {
                     let mayProceed = try await control.mayProceed()
                     decisions.continuation.yield(mayProceed)
