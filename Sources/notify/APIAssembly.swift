@@ -17,6 +17,9 @@ struct APIAssembly {
 
     let server: APIServer
     let subscriber: RedisSubscriber
+    /// The live streams' heartbeat ticker: a service that must come after the HTTP servers (it ends the streams
+    /// first on shutdown).
+    let ticker: LiveTicker
     let devCredentials: DevCredentials?
 
     /// In `dev` mode, missing API keys and a missing JWT setup are made up (and printed); otherwise they are
@@ -81,6 +84,7 @@ struct APIAssembly {
             try await redis.load(script)
         }
         let made = credentials.backendKey != nil || credentials.adminKey != nil || !credentials.tokens.isEmpty
-        return APIAssembly(server: server, subscriber: subscriber, devCredentials: made ? credentials : nil)
+        return APIAssembly(
+            server: server, subscriber: subscriber, ticker: hub.ticker, devCredentials: made ? credentials : nil)
     }
 }

@@ -54,7 +54,7 @@ struct APIProcess {
             trimmer: QueueTrimmer(queue: queue, logger: logger), worker: worker, setup: setup)
     }
 
-    /// The services in dependency order (Redis first, the HTTP servers last), so a graceful shutdown stops taking
+    /// The services in dependency order (Redis first, the HTTP servers and the live ticker last), so a graceful shutdown stops taking
     /// traffic before it closes Redis. With `http.opsPort` set, `/metrics`, `/healthz` and `/readyz` get a listener
     /// of their own (an internal network) and leave the API's; `onListening` gets the API's and the ops base URLs
     /// once both listen.
@@ -91,6 +91,8 @@ struct APIProcess {
                     listening(base, http.opsPort == nil ? base : nil)
                 },
                 logger: self.setup.logger))
+        // After the servers: on shutdown it goes first and ends the open streams, so the servers drain at once.
+        services.append(self.assembly.ticker)
         return ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: signals, logger: self.setup.logger))

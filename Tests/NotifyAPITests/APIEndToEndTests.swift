@@ -54,6 +54,26 @@ struct APIEndToEndTests {
         }
     }
 
+    @Test("an idle stream gets a heartbeat comment every heartbeat interval, and events still come between them")
+    func heartbeats() async throws {
+        try await withAPIServer(api: APIConfiguration(heartbeatMs: 300)) { api in
+            let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"))
+            var events = stream.events.makeAsyncIterator()
+            _ = try await stream.waitUntilReady(&events)
+            var heartbeats = 0
+            while heartbeats < 2, let event = try await events.next() {
+                #expect(event.comment == "heartbeat", "only heartbeats while idle: \(event)")
+                heartbeats += 1
+            }
+            let sent = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            #expect(try await events.nextNotification()?.id == id)
+            let next = try await events.next()
+            #expect(next?.comment == "heartbeat")
+            stream.close()
+        }
+    }
+
     @Test("a resume for a user whose inbox expired (or never existed) goes live, and says nothing was lost")
     func resumeWithoutInbox() async throws {
         try await withAPIServer { api in

@@ -143,7 +143,7 @@ func withAPIServer<T: Sendable>(
             },
             logger: logger)
         let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [subscriber, app], logger: logger))
+            configuration: ServiceGroupConfiguration(services: [subscriber, app, hub.ticker], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 // A server that fails to start must not leave the caller waiting for its port.

@@ -1,10 +1,8 @@
-import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import NotifyCore
-import ServiceLifecycle
 
 /// `GET /v1/stream`: the user's events as Server-Sent Events, resumable by `Last-Event-ID` (or `?since=`).
 ///
@@ -54,55 +52,54 @@ struct StreamRoutes {
         }
     }
 
+    private struct TokenExpired: Error {}
+
+    /// One task per stream: the feed writes each event itself, and the hub's ticker wakes it for heartbeats and
+    /// the token's expiry. A slow socket holds the feed back (the write waits) until the hub's buffer for it is
+    /// full and the feed ends with overflow. On shutdown the ticker ends the feed and the stream finishes cleanly.
     private static func stream(
         to writer: inout any ResponseBodyWriter, feed: InboxFeed, user: String, resume: StreamID?,
         heartbeat: Duration, tokenExpiresAt: Date?
     ) async throws {
-        // One writer, two sources: the feed and the heartbeat both hand chunks to the writing loop. The
-        // channel has no buffer, so a slow socket holds the feed back until the hub drops it (overflow).
-        let chunks = AsyncChannel<ByteBuffer>()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { chunks.finish() }
-                // `: ready` tells the client (and tests) that every event from now on will arrive.
-                let end = try await feed.run(
-                    userID: user, resumeAfter: resume,
-                    onReady: { await chunks.send(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
-                    onLost: { oldest in
-                        let id = oldest.map { #""\#($0)""# } ?? "null"
-                        await chunks.send(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
+        let expiry = tokenExpiresAt.map { ContinuousClock.now + .seconds(max(0, $0.timeIntervalSinceNow)) }
+        do {
+            // `: ready` tells the client (and tests) that every event from now on will arrive.
+            let end = try await feed.run(
+                userID: user, resumeAfter: resume, schedule: LiveTicker.Schedule(every: heartbeat, deadline: expiry),
+                onReady: { try await writer.write(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
+                onLost: { oldest in
+                    let id = oldest.map { #""\#($0)""# } ?? "null"
+                    try await writer.write(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
+                },
+                onTick: {
+                    if let expiry, ContinuousClock.now >= expiry {
+                        try await writer.write(
+                            ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
+                        throw TokenExpired()
                     }
-                ) { event in
-                    await chunks.send(
-                        ByteBuffer(string: "id: \(event.id)\nevent: notification\ndata: \(event.json)\n\n"))
+                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                 }
-                if end == .overflow {
-                    await chunks.send(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
-                }
+            ) { event in
+                try await writer.write(Self.frame(event))
             }
-            group.addTask {
-                while true {
-                    try await Task.sleep(for: heartbeat)
-                    await chunks.send(ByteBuffer(string: ": heartbeat\n\n"))
-                }
+            if end == .overflow {
+                try await writer.write(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
             }
-            if let tokenExpiresAt {
-                group.addTask {
-                    try await Task.sleep(for: .seconds(max(0, tokenExpiresAt.timeIntervalSinceNow)))
-                    await chunks.send(
-                        ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
-                    chunks.finish()
-                }
-            }
-            try await withGracefulShutdownHandler {
-                for await chunk in chunks {
-                    try await writer.write(chunk)
-                }
-            } onGracefulShutdown: {
-                chunks.finish()
-            }
-            group.cancelAll()
-        }
+        } catch is TokenExpired {}
         try await writer.finish(nil)
+    }
+
+    /// `id: <id>\nevent: notification\ndata: {"id":"<id>",<members>}\n\n`, written in one buffer.
+    static func frame(_ event: InboxEvent) -> ByteBuffer {
+        let id = event.id.description
+        var buffer = ByteBufferAllocator().buffer(capacity: 2 * id.utf8.count + event.members.utf8.count + 48)
+        buffer.writeStaticString("id: ")
+        buffer.writeString(id)
+        buffer.writeStaticString("\nevent: notification\ndata: {\"id\":\"")
+        buffer.writeString(id)
+        buffer.writeStaticString("\",")
+        buffer.writeString(event.members)
+        buffer.writeStaticString("}\n\n")
+        return buffer
     }
 }

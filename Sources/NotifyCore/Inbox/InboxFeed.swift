@@ -38,10 +38,13 @@ public struct InboxFeed: Sendable {
     ///
     /// `onLost` runs before the replay when events after `resumeAfter` were already trimmed from the inbox, with
     /// the oldest id still kept: the reader learns that it missed some instead of skipping them silently.
+    ///
+    /// `onTick` runs when `schedule` is due (a heartbeat, a token's expiry), between events; it may throw to end
+    /// the feed.
     public func run(
-        userID: String, resumeAfter: StreamID?, onReady: () async throws -> Void = {},
-        onLost: (StreamID?) async throws -> Void = { _ in },
-        deliver: (InboxEvent) async throws -> Void
+        userID: String, resumeAfter: StreamID?, schedule: LiveTicker.Schedule? = nil,
+        onReady: () async throws -> Void = {}, onLost: (StreamID?) async throws -> Void = { _ in },
+        onTick: () async throws -> Void = {}, deliver: (InboxEvent) async throws -> Void
     ) async throws -> End {
         // A fresh start resumes after the newest event now, read before subscribing: an event ingested between
         // the read and the subscription is then replayed, not lost.
@@ -51,8 +54,8 @@ public struct InboxFeed: Sendable {
         var checkLost = resumeAfter != nil
         while true {
             try Task.checkCancellation()
-            let subscription = try await self.hub.listen(to: userID)
-            defer { subscription.unsubscribe() }
+            let listener = try await self.hub.listen(to: userID, schedule: schedule)
+            defer { listener.close() }
             // Before each replay from a known id (a resume, or again after a dropped pub/sub connection): events
             // trimmed since then are reported, not skipped silently.
             if checkLost, let last {
@@ -65,15 +68,20 @@ public struct InboxFeed: Sendable {
                 ready = true
                 try await onReady()
             }
-            for await message in subscription {
-                guard let event = InboxEvent(liveMessage: message.payload) else { continue }
-                if let last, event.id <= last { continue }
-                try await deliver(event)
-                Self.delivered.increment()
-                last = event.id
+            while let item = await listener.next() {
+                switch item {
+                case .tick:
+                    try await onTick()
+                case .message(let payload):
+                    guard let event = InboxEvent(liveMessage: payload) else { continue }
+                    if let last, event.id <= last { continue }
+                    try await deliver(event)
+                    Self.delivered.increment()
+                    last = event.id
+                }
             }
             try Task.checkCancellation()
-            switch subscription.endReason {
+            switch listener.endReason {
             case .disconnected:
                 continue
             case .overflow:

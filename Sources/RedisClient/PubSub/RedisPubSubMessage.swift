@@ -36,4 +36,11 @@ public struct RedisPubSubMessage: Sendable, Hashable {
     public var pattern: String?
     /// The published bytes.
     public var payload: ByteBuffer
+
+    public init(kind: RedisSubscriptionKind, channel: String, pattern: String? = nil, payload: ByteBuffer) {
+        self.kind = kind
+        self.channel = channel
+        self.pattern = pattern
+        self.payload = payload
+    }
 }

@@ -17,11 +17,24 @@ public final class RedisSubscriber: Service, Sendable {
         var name: String
     }
 
+    private enum Target {
+        /// An `AsyncStream`: with a signal, it ends at the first lost message instead of skipping it.
+        case stream(AsyncStream<RedisPubSubMessage>.Continuation, gapSignal: RedisSubscription.EndSignal?)
+        /// A sink: always ends at the first lost message.
+        case sink(any RedisMessageSink)
+    }
+
     private struct Entry {
+        var id: Int
         var keys: [Key]
-        var continuation: AsyncStream<RedisPubSubMessage>.Continuation
-        /// Set for subscriptions that end at the first lost message instead of skipping it.
-        var gapSignal: RedisSubscription.EndSignal?
+        var target: Target
+
+        var isGapIntolerant: Bool {
+            switch self.target {
+            case .stream(_, let gapSignal): gapSignal != nil
+            case .sink: true
+            }
+        }
     }
 
     private struct State {
@@ -71,12 +84,44 @@ public final class RedisSubscriber: Service, Sendable {
         let (stream, continuation) = AsyncStream.makeStream(
             of: RedisPubSubMessage.self,
             bufferingPolicy: .bufferingOldest(max(1, bufferLimit ?? self.configuration.subscriptionBufferLimit)))
+        let (id, confirmed) = try self.register(
+            channels, kind: kind, target: .stream(continuation, gapSignal: endOnGap ? signal : nil))
+        continuation.onTermination = { _ in self.remove(id) }
+        do {
+            try await Self.withTimeout(confirmed, ms: self.configuration.acquireTimeoutMs)
+        } catch {
+            continuation.finish()
+            throw error
+        }
+        return RedisSubscription(stream: stream, continuation: continuation, signal: signal)
+    }
+
+    /// Subscribes to `channels` (or patterns), delivering to `sink`, and returns once Redis confirmed, so any
+    /// message published after the return is delivered. The subscription ends at the first message it would lose
+    /// (the sink's buffer is full, the connection dropped) and tells the sink why.
+    public func subscribe(
+        to channels: [String], kind: RedisSubscriptionKind = .channel, sink: any RedisMessageSink
+    ) async throws -> RedisSinkSubscription {
+        let (id, confirmed) = try self.register(channels, kind: kind, target: .sink(sink))
+        do {
+            try await Self.withTimeout(confirmed, ms: self.configuration.acquireTimeoutMs)
+        } catch {
+            self.remove(id)
+            throw error
+        }
+        return RedisSinkSubscription(id: id, subscriber: self)
+    }
+
+    /// Adds a subscription; returns its id and the confirmation of its channels by Redis.
+    private func register(
+        _ channels: [String], kind: RedisSubscriptionKind, target: Target
+    ) throws -> (Int, EventLoopFuture<Void>) {
         let keys = Array(Set(channels)).map { Key(kind: kind, name: $0) }
         let outcome = self.state.withLock { state -> Result<(Int, EventLoopFuture<Void>), RedisClientError> in
             if state.isShutdown { return .failure(RedisClientError(.shutdown, "the subscriber is shut down")) }
             let id = state.nextID
             state.nextID += 1
-            state.entries[id] = Entry(keys: keys, continuation: continuation, gapSignal: endOnGap ? signal : nil)
+            state.entries[id] = Entry(id: id, keys: keys, target: target)
             for key in keys {
                 state.routes[key, default: []].insert(id)
             }
@@ -97,15 +142,7 @@ public final class RedisSubscriber: Service, Sendable {
             state.readyWaiters[id] = promise
             return .success((id, promise.futureResult))
         }
-        let (id, confirmed) = try outcome.get()
-        continuation.onTermination = { _ in self.remove(id) }
-        do {
-            try await Self.withTimeout(confirmed, ms: self.configuration.acquireTimeoutMs)
-        } catch {
-            continuation.finish()
-            throw error
-        }
-        return RedisSubscription(stream: stream, continuation: continuation, signal: signal)
+        return try outcome.get()
     }
 
     /// Channels (and patterns) subscribed now, for tests and ops.
@@ -118,7 +155,7 @@ public final class RedisSubscriber: Service, Sendable {
         self.state.withLock { $0.connection?.isActive == true }
     }
 
-    private func remove(_ id: Int) {
+    func remove(_ id: Int) {
         let waiter = self.state.withLock { state -> EventLoopPromise<Void>? in
             let waiter = state.readyWaiters.removeValue(forKey: id)
             guard let entry = state.entries.removeValue(forKey: id) else { return waiter }
@@ -194,8 +231,20 @@ public final class RedisSubscriber: Service, Sendable {
         connection?.channel.close(promise: nil)
         waiters.forEach { $0.fail(RedisClientError(.shutdown, "the subscriber is shut down")) }
         for entry in entries {
-            entry.gapSignal?.set(.shutdown)
-            entry.continuation.finish()
+            self.end(entry, .shutdown)
+        }
+    }
+
+    /// Ends one subscription by itself, for `reason`. Outside the lock: a stream's termination handler (and
+    /// ``remove(_:)`` for a sink) take it.
+    private func end(_ entry: Entry, _ reason: RedisSubscription.EndReason) {
+        switch entry.target {
+        case .stream(let continuation, let gapSignal):
+            gapSignal?.set(reason)
+            continuation.finish()
+        case .sink(let sink):
+            sink.end(reason)
+            self.remove(entry.id)
         }
     }
 
@@ -203,12 +252,10 @@ public final class RedisSubscriber: Service, Sendable {
     /// until the resubscription are lost.
     private func endGapIntolerant(_ reason: RedisSubscription.EndReason) {
         let ended = self.state.withLock { state in
-            state.entries.values.filter { $0.gapSignal != nil }
+            state.entries.values.filter(\.isGapIntolerant)
         }
-        // Outside the lock: finishing runs the stream's termination handler, which takes the lock to unsubscribe.
         for entry in ended {
-            entry.gapSignal?.set(reason)
-            entry.continuation.finish()
+            self.end(entry, reason)
         }
     }
 
@@ -253,8 +300,7 @@ public final class RedisSubscriber: Service, Sendable {
                 metadata: ["redis.channel": "\(key.name)", "error": "\(refusal.error)"])
         }
         for entry in ended {
-            entry.gapSignal?.set(.disconnected)
-            entry.continuation.finish()
+            self.end(entry, .disconnected)
         }
         for (promise, error) in waiters {
             if let error { promise.fail(error) } else { promise.succeed() }
@@ -287,7 +333,7 @@ public final class RedisSubscriber: Service, Sendable {
         guard case .message(let message) = push else { return }
         let key = Key(kind: message.kind, name: message.pattern ?? message.channel)
         // Only the lookup holds the process-wide lock; the yields (which wake readers) happen outside it. An
-        // entry removed meanwhile has a finished continuation, which ignores the message.
+        // entry removed meanwhile has a finished continuation (or a cancelled sink), which ignores the message.
         let targets = self.state.withLock { state -> [Entry] in
             guard let ids = state.routes[key] else { return [] }
             return ids.compactMap { state.entries[$0] }
@@ -295,14 +341,18 @@ public final class RedisSubscriber: Service, Sendable {
         var lost = 0
         var overflowed: [Entry] = []
         for entry in targets {
-            guard case .dropped = entry.continuation.yield(message) else { continue }
+            switch entry.target {
+            case .stream(let continuation, _):
+                guard case .dropped = continuation.yield(message) else { continue }
+            case .sink(let sink):
+                guard !sink.receive(message) else { continue }
+            }
             lost += 1
-            if entry.gapSignal != nil { overflowed.append(entry) }
+            if entry.isGapIntolerant { overflowed.append(entry) }
         }
         if lost > 0 { self.dropped.increment(by: lost) }
         for entry in overflowed {
-            entry.gapSignal?.set(.overflow)
-            entry.continuation.finish()
+            self.end(entry, .overflow)
         }
     }
 

@@ -1,0 +1,108 @@
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+
+/// Wakes the live listeners whose heartbeat or deadline is due: one timer for the process instead of one per open
+/// stream (at 20,000 streams, 20,000 sleeping tasks and timers).
+///
+/// As a service it also ends every listener on graceful shutdown, with ``RedisSubscription/EndReason/shutdown``:
+/// placed after the HTTP servers in the service group, it stops first, so open streams end cleanly and the servers
+/// then drain at once. A listener that starts after the shutdown ends at once the same way.
+public final class LiveTicker: Service, Sendable {
+    /// When a listener wants ``LiveListener/Item/tick``.
+    public struct Schedule: Sendable {
+        /// Every `interval` (a heartbeat).
+        public var interval: Duration
+        /// And once at `deadline` (a token's expiry), if earlier than the next interval.
+        public var deadline: ContinuousClock.Instant?
+
+        public init(every interval: Duration, deadline: ContinuousClock.Instant? = nil) {
+            self.interval = interval
+            self.deadline = deadline
+        }
+
+        func next(after now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+            let next = now + self.interval
+            guard let deadline = self.deadline, deadline > now else { return next }
+            return min(next, deadline)
+        }
+    }
+
+    private struct Entry {
+        var listener: LiveListener
+        var schedule: Schedule?
+        var due: ContinuousClock.Instant?
+    }
+
+    private struct State {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        var isShutdown = false
+    }
+
+    /// How often due listeners are looked for: a tick comes at most this late.
+    public let resolution: Duration
+    private let state = Mutex(State())
+
+    public init(resolution: Duration = .milliseconds(250)) {
+        self.resolution = resolution
+    }
+
+    /// Listeners registered now, for tests and ops.
+    public var count: Int { self.state.withLock { $0.entries.count } }
+
+    /// Registers `listener` (ticked by `schedule`, when given); ends it at once after a shutdown.
+    func add(_ listener: LiveListener, schedule: Schedule?) {
+        let now = ContinuousClock.now
+        let added = self.state.withLock { state -> Bool in
+            guard !state.isShutdown else { return false }
+            state.entries[ObjectIdentifier(listener)] = Entry(
+                listener: listener, schedule: schedule, due: schedule?.next(after: now))
+            return true
+        }
+        if !added { listener.end(.shutdown) }
+    }
+
+    func remove(_ listener: LiveListener) {
+        _ = self.state.withLock { $0.entries.removeValue(forKey: ObjectIdentifier(listener)) }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !self.state.withLock({ $0.isShutdown }) {
+                do {
+                    try await Task.sleep(for: self.resolution)
+                } catch {
+                    break
+                }
+                self.tickDue(now: ContinuousClock.now)
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+        self.shutdown()
+    }
+
+    /// Ticks every listener due at `now` and schedules its next tick.
+    func tickDue(now: ContinuousClock.Instant) {
+        let due = self.state.withLock { state -> [LiveListener] in
+            var due: [LiveListener] = []
+            for (key, entry) in state.entries {
+                guard let at = entry.due, at <= now, let schedule = entry.schedule else { continue }
+                state.entries[key]?.due = schedule.next(after: now)
+                due.append(entry.listener)
+            }
+            return due
+        }
+        for listener in due { listener.tick() }
+    }
+
+    /// Ends every listener (and any added later) with ``RedisSubscription/EndReason/shutdown``.
+    public func shutdown() {
+        let entries = self.state.withLock { state in
+            state.isShutdown = true
+            defer { state.entries = [:] }
+            return Array(state.entries.values)
+        }
+        for entry in entries { entry.listener.end(.shutdown) }
+    }
+}
