@@ -68,11 +68,7 @@ public struct LiveBenchmark: Sendable {
         var servers: [LiveServer] = []
         defer { for server in servers { server.stop() } }
         for peer in self.options.peers {
-            switch peer {
-            case "notify": servers.append(try await LiveServer.startNotify(executable: self.executable))
-            case "nchan": servers.append(try await LiveServer.startNchan())
-            default: throw BenchError("unknown peer \(peer): notify or nchan")
-            }
+            servers.append(try await self.start(peer))
         }
         var runs: [Run] = []
         var order = servers
@@ -103,12 +99,17 @@ public struct LiveBenchmark: Sendable {
         }
         var memory: [Memory] = []
         if self.options.memoryStreams > 0 {
-            for server in servers {
+            // Each probe on a fresh server: memory a loaded run freed would otherwise absorb part of the streams'.
+            for server in servers { server.stop() }
+            servers = []
+            for peer in self.options.peers {
                 let probe: Memory
                 do {
+                    let server = try await self.start(peer)
+                    defer { server.stop() }
                     probe = try await self.probeMemory(server, streams: self.options.memoryStreams)
                 } catch {
-                    progress("  memory \(server.name), \(self.options.memoryStreams) streams: FAILED: \(error)")
+                    progress("  memory \(peer), \(self.options.memoryStreams) streams: FAILED: \(error)")
                     continue
                 }
                 progress(
@@ -120,6 +121,14 @@ public struct LiveBenchmark: Sendable {
             }
         }
         return (runs, memory)
+    }
+
+    private func start(_ peer: String) async throws -> LiveServer {
+        switch peer {
+        case "notify": try await LiveServer.startNotify(executable: self.executable)
+        case "nchan": try await LiveServer.startNchan()
+        default: throw BenchError("unknown peer \(peer): notify or nchan")
+        }
     }
 
     /// Everything delivered once, at the asked rate, with p99 under 10 ms.

@@ -43,7 +43,7 @@ extension LiveServer {
         worker_processes 1;
         pid \(directory)/nginx.pid;
         error_log \(directory)/error.log warn;
-        events { worker_connections 19000; }
+        events { worker_connections 60000; }  # nchan counts more than its sockets: 19,000 ran out at 17,750 streams
         http {
             access_log off;
             keepalive_requests 100000000;  # as Notify: a keep-alive connection is never closed for its count
