@@ -1,5 +1,7 @@
 import DelayQueue
 import Hummingbird
+import HummingbirdCore
+import Logging
 import NotifyCore
 
 /// The HTTP API: backend, app and admin endpoints on one router, each group behind its own authentication.
@@ -47,6 +49,16 @@ public struct APIServer: Sendable {
         router.add(middleware: MetricsMiddleware())
         self.addRoutes(to: router)
         return router
+    }
+
+    /// HTTP/1 with `GET /v1/stream` served by ``SSEStreamHandler`` ahead of the router (which serves every other
+    /// request): pass it as the `server` of the API's `Application`.
+    public func httpServer(logger: Logger) -> HTTPServerBuilder {
+        let service = SSEStreamHandler.Service(
+            feed: self.feed, verifier: self.userTokens, heartbeat: .milliseconds(self.configuration.heartbeatMs),
+            logger: logger)
+        return .http1(
+            configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [SSEStreamHandler(service: service)]))
     }
 
     func addRoutes(to router: Router<APIRequestContext>) {

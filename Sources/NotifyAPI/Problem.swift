@@ -32,20 +32,31 @@ public struct Problem: HTTPResponseError, Sendable, Hashable {
     public static let typeBase = "/problems/"
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(
+            status: self.status, headers: self.headerFields,
+            body: ResponseBody(byteBuffer: try self.body(instance: request.uri.path)))
+    }
+
+    /// The problem JSON, with `instance` set to the request's path.
+    func body(instance: String) throws -> ByteBuffer {
         var object: [String: ProblemValue] = self.extensions
         object["type"] = .string(self.type)
         object["title"] = .string(self.title)
         object["status"] = .integer(Int(self.status.code))
         if let detail = self.detail { object["detail"] = .string(detail) }
-        object["instance"] = .string(request.uri.path)
+        object["instance"] = .string(instance)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let body = try encoder.encode(object)
+        return ByteBuffer(bytes: try encoder.encode(object))
+    }
+
+    /// The response's header fields: the problem media type, and the auth scheme with a 401.
+    var headerFields: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if self.status == .unauthorized {
             headers[.wwwAuthenticate] = "Bearer"
         }
-        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return headers
     }
 }
 

@@ -84,6 +84,7 @@ struct APIProcess {
         services.append(
             Application(
                 router: self.router,
+                server: self.assembly.server.httpServer(logger: self.setup.logger),
                 configuration: ApplicationConfiguration(
                     address: .hostname(http.host, port: http.port), serverName: "notify"),
                 onServerRunning: { channel in

@@ -136,6 +136,7 @@ func withAPIServer<T: Sendable>(
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: apiServer.makeRouter(),
+            server: apiServer.httpServer(logger: logger),
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)

@@ -12,12 +12,9 @@ struct UserTokenMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let token: String
-        if request.headers[.authorization] == nil, let query = request.uri.queryParameters.get("access_token") {
-            token = query
-        } else {
-            token = try BearerToken.from(request)
-        }
+        let token = try BearerToken.user(
+            authorization: request.headers[.authorization],
+            accessToken: request.uri.queryParameters.get("access_token"))
         let verified: (user: String, expiresAt: Date)
         do {
             verified = try await self.verifier.verifyWithExpiry(token)

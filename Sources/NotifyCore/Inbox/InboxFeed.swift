@@ -1,4 +1,5 @@
 import Metrics
+import NIOCore
 import RedisClient
 
 /// One user's events from a resume point on, with no gap and no duplicate: the SSE stream and the Plexer's
@@ -54,16 +55,12 @@ public struct InboxFeed: Sendable {
         var checkLost = resumeAfter != nil
         while true {
             try Task.checkCancellation()
-            let listener = try await self.hub.listen(to: userID, schedule: schedule)
+            let listener: LiveListener
+            (listener, last) = try await self.open(
+                userID: userID, after: last, checkLost: checkLost, schedule: schedule, onLost: onLost,
+                deliver: deliver)
             defer { listener.close() }
-            // Before each replay from a known id (a resume, or again after a dropped pub/sub connection): events
-            // trimmed since then are reported, not skipped silently.
-            if checkLost, let last {
-                let check = try await self.inbox.lostEvents(of: userID, after: last)
-                if check.lost { try await onLost(check.oldestKept) }
-            }
             checkLost = true
-            try await self.replay(userID: userID, after: &last, deliver: deliver)
             if !ready {
                 ready = true
                 try await onReady()
@@ -73,10 +70,8 @@ public struct InboxFeed: Sendable {
                 case .tick:
                     try await onTick()
                 case .message(let payload):
-                    guard let event = InboxEvent(liveMessage: payload) else { continue }
-                    if let last, event.id <= last { continue }
+                    guard let event = Self.liveEvent(payload, after: last) else { continue }
                     try await deliver(event)
-                    Self.delivered.increment()
                     last = event.id
                 }
             }
@@ -90,6 +85,41 @@ public struct InboxFeed: Sendable {
                 return .shutdown
             }
         }
+    }
+
+    /// The first steps of a feed, for readers that take the live events themselves: subscribes to `userID`'s live
+    /// events, reports events trimmed after `last` (with `checkLost`, through `onLost`), and replays the inbox
+    /// after `last` (from its start when `nil`) through `deliver`. Returns the listener, whose items come next
+    /// (pass each message through ``liveEvent(_:after:)``), and the last id delivered. Throws with nothing left
+    /// subscribed.
+    public func open(
+        userID: String, after last: StreamID?, checkLost: Bool, schedule: LiveTicker.Schedule?,
+        onLost: (StreamID?) async throws -> Void, deliver: (InboxEvent) async throws -> Void
+    ) async throws -> (listener: LiveListener, last: StreamID?) {
+        let listener = try await self.hub.listen(to: userID, schedule: schedule)
+        do {
+            // Before each replay from a known id (a resume, or again after a dropped pub/sub connection): events
+            // trimmed since then are reported, not skipped silently.
+            if checkLost, let last {
+                let check = try await self.inbox.lostEvents(of: userID, after: last)
+                if check.lost { try await onLost(check.oldestKept) }
+            }
+            var last = last
+            try await self.replay(userID: userID, after: &last, deliver: deliver)
+            return (listener, last)
+        } catch {
+            listener.close()
+            throw error
+        }
+    }
+
+    /// The event of a live message, unless it is not newer than `last` (it came both ways: replayed and live)
+    /// or unreadable. Counts it as delivered.
+    public static func liveEvent(_ payload: ByteBuffer, after last: StreamID?) -> InboxEvent? {
+        guard let event = InboxEvent(liveMessage: payload) else { return nil }
+        if let last, event.id <= last { return nil }
+        Self.delivered.increment()
+        return event
     }
 
     private func replay(

@@ -24,6 +24,8 @@ public final class LiveListener: RedisMessageSink {
         var endReason: RedisSubscription.EndReason?
         var isClosed = false
         var onClose: (@Sendable () -> Void)?
+        /// Set in push mode (``LiveListener/deliver(to:)``).
+        var sink: (@Sendable (Item?) -> Void)?
 
         /// The next item, `.some(nil)` when ended (after the buffer), `nil` when the reader must wait.
         mutating func take() -> Item?? {
@@ -71,6 +73,25 @@ public final class LiveListener: RedisMessageSink {
     /// Whether a tick waits to be read (for tests).
     var hasPendingTick: Bool { self.state.withLock { $0.tickPending } }
 
+    /// Hands every item to `sink` from now on instead of ``next()``: first what is buffered, then each item as it
+    /// comes, in order, and `nil` once when the listener ends by itself (``endReason`` says why); nothing after
+    /// ``close()``. For readers that are not tasks (a NIO handler): no task waits per listener, and an event
+    /// costs one hop to the reader's event loop.
+    ///
+    /// `sink` runs under the listener's lock, on the thread that produced the item (the pub/sub connection's loop,
+    /// the ticker), which keeps the order: it must only hand the item on (an event loop's `execute`). In this mode
+    /// the listener buffers nothing, so the reader bounds what it queues itself.
+    public func deliver(to sink: @escaping @Sendable (Item?) -> Void) {
+        self.state.withLock { state in
+            guard !state.isClosed else { return }
+            while let item = state.take() {
+                sink(item)
+                if item == nil { return }
+            }
+            state.sink = sink
+        }
+    }
+
     /// Why the listener ended by itself; `nil` while it runs, or after ``close()``.
     public var endReason: RedisSubscription.EndReason? {
         self.state.withLock { $0.endReason }
@@ -80,6 +101,7 @@ public final class LiveListener: RedisMessageSink {
     public func close() {
         let (waiter, onClose) = self.state.withLock { state in
             state.isClosed = true
+            state.sink = nil
             state.buffer.removeAll()
             defer { state.onClose = nil }
             return (state.takeWaiter(), state.onClose)
@@ -101,6 +123,10 @@ public final class LiveListener: RedisMessageSink {
     func tick() {
         let waiter = self.state.withLock { state -> CheckedContinuation<Item?, Never>? in
             guard state.endReason == nil, !state.isClosed else { return nil }
+            if let sink = state.sink {
+                sink(.tick)
+                return nil
+            }
             // A waiting reader has nothing buffered (it would have taken it): the tick goes straight to it.
             if let waiter = state.takeWaiter() { return waiter }
             state.tickPending = true
@@ -114,6 +140,10 @@ public final class LiveListener: RedisMessageSink {
     public func receive(_ message: RedisPubSubMessage) -> Bool {
         let (accepted, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Item?, Never>?) in
             guard state.endReason == nil, !state.isClosed else { return (true, nil) }
+            if let sink = state.sink {
+                sink(.message(message.payload))
+                return (true, nil)
+            }
             if let waiter = state.takeWaiter() { return (true, waiter) }
             guard state.buffer.count < self.bufferLimit else { return (false, nil) }
             state.buffer.append(message.payload)
@@ -127,6 +157,10 @@ public final class LiveListener: RedisMessageSink {
         let waiter = self.state.withLock { state -> CheckedContinuation<Item?, Never>? in
             guard state.endReason == nil, !state.isClosed else { return nil }
             state.endReason = reason
+            if let sink = state.sink {
+                state.sink = nil
+                sink(nil)
+            }
             return state.takeWaiter()
         }
         waiter?.resume(returning: nil)

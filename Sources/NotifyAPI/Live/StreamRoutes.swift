@@ -66,40 +66,22 @@ struct StreamRoutes {
             // `: ready` tells the client (and tests) that every event from now on will arrive.
             let end = try await feed.run(
                 userID: user, resumeAfter: resume, schedule: LiveTicker.Schedule(every: heartbeat, deadline: expiry),
-                onReady: { try await writer.write(ByteBuffer(string: "retry: 2000\n: ready\n\n")) },
-                onLost: { oldest in
-                    let id = oldest.map { #""\#($0)""# } ?? "null"
-                    try await writer.write(ByteBuffer(string: "event: lost\ndata: {\"oldest_id\":\(id)}\n\n"))
-                },
+                onReady: { try await writer.write(SSEFrames.ready) },
+                onLost: { oldest in try await writer.write(SSEFrames.lost(oldest: oldest)) },
                 onTick: {
                     if let expiry, ContinuousClock.now >= expiry {
-                        try await writer.write(
-                            ByteBuffer(string: "event: token-expired\ndata: {\"reconnect\":true}\n\n"))
+                        try await writer.write(SSEFrames.tokenExpired)
                         throw TokenExpired()
                     }
-                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                    try await writer.write(SSEFrames.heartbeat)
                 }
             ) { event in
-                try await writer.write(Self.frame(event))
+                try await writer.write(SSEFrames.notification(event))
             }
             if end == .overflow {
-                try await writer.write(ByteBuffer(string: "event: overflow\ndata: {\"reconnect\":true}\n\n"))
+                try await writer.write(SSEFrames.overflow)
             }
         } catch is TokenExpired {}
         try await writer.finish(nil)
-    }
-
-    /// `id: <id>\nevent: notification\ndata: {"id":"<id>",<members>}\n\n`, written in one buffer.
-    static func frame(_ event: InboxEvent) -> ByteBuffer {
-        let id = event.id.description
-        var buffer = ByteBufferAllocator().buffer(capacity: 2 * id.utf8.count + event.members.utf8.count + 48)
-        buffer.writeStaticString("id: ")
-        buffer.writeString(id)
-        buffer.writeStaticString("\nevent: notification\ndata: {\"id\":\"")
-        buffer.writeString(id)
-        buffer.writeStaticString("\",")
-        buffer.writeString(event.members)
-        buffer.writeStaticString("}\n\n")
-        return buffer
     }
 }
