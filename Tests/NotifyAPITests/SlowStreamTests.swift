@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import NotifyAPI
 import NotifyCore
 import Synchronization
@@ -13,7 +14,15 @@ import Testing
 final class StalledStreamClient: Sendable {
     private let fd: Int32
 
-    init(port: Int, path: String, token: String, lastEventID: String) throws {
+    convenience init(port: Int, path: String, token: String, lastEventID: String) throws {
+        try self.init(
+            port: port,
+            request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Last-Event-ID: \(lastEventID)\r\n\r\n")
+    }
+
+    /// Sends `request` as is (several pipelined requests, if it holds several).
+    init(port: Int, request: String) throws {
         self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard self.fd >= 0 else { throw TestFailure("socket failed") }
         var size: Int32 = 4_096
@@ -31,17 +40,16 @@ final class StalledStreamClient: Sendable {
             }
         }
         guard connected == 0 else { throw TestFailure("connect failed") }
-        let request =
-            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
-            + "Last-Event-ID: \(lastEventID)\r\n\r\n"
         _ = request.withCString { send(self.fd, $0, strlen($0), 0) }
     }
 
-    /// Reads until the server closes the stream or stays silent for 5 s (blocking, off the cooperative pool);
-    /// returns everything read.
-    func readToEnd() async -> String {
+    /// Reads until the server closes the stream or stays silent for 5 s (blocking, on NIO's thread pool: the
+    /// tasks' executor may be the event loops, which a blocking read would stall); returns everything read.
+    func readToEnd() async throws -> String {
         let fd = self.fd
-        return await Task.detached {
+        // The socket is closed when the client goes away: keep it until the read is done.
+        defer { withExtendedLifetime(self) {} }
+        return try await NIOThreadPool.singleton.runIfActive {
             var data = Data()
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -50,7 +58,7 @@ final class StalledStreamClient: Sendable {
                 data.append(contentsOf: buffer[0..<count])
             }
             return String(decoding: data, as: UTF8.self)
-        }.value
+        }
     }
 
     deinit { close(self.fd) }
@@ -87,7 +95,7 @@ struct SlowStreamTests {
             }
             fast.close()
 
-            let seen = await slow.readToEnd()
+            let seen = try await slow.readToEnd()
             #expect(seen.contains("event: overflow"), "the stalled client is told it fell behind")
             // "\r\n" (the chunked framing) is one Character in Swift: make every line end in "\n" first.
             let lines = seen.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n")

@@ -90,12 +90,18 @@ struct LiveListenerTests {
         ticker.tickDue(now: start + .seconds(14))
         #expect(expiring.hasPendingTick && !quiet.hasPendingTick)
 
+        // A deadline already passed when the listener starts: its first tick is at once, not an interval later.
+        let late = LiveListener(bufferLimit: 8)
+        ticker.add(late, schedule: .init(every: .seconds(10), deadline: start - .seconds(1)))
+        ticker.tickDue(now: ContinuousClock.now)
+        #expect(late.hasPendingTick)
+
         ticker.remove(quiet)
         ticker.shutdown()
         #expect(steady.endReason == .shutdown && quiet.endReason == nil && ticker.count == 0)
-        let late = LiveListener(bufferLimit: 8)
-        ticker.add(late, schedule: nil)
-        #expect(late.endReason == .shutdown)
+        let afterShutdown = LiveListener(bufferLimit: 8)
+        ticker.add(afterShutdown, schedule: nil)
+        #expect(afterShutdown.endReason == .shutdown)
     }
 }
 

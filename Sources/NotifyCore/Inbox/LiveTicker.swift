@@ -21,6 +21,13 @@ public final class LiveTicker: Service, Sendable {
             self.deadline = deadline
         }
 
+        /// The first tick: at the deadline if it comes before the interval, even one already passed (a token
+        /// that expires while its stream starts ends the stream at the next tick, not a heartbeat later).
+        func first(from now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+            min(now + self.interval, self.deadline ?? now + self.interval)
+        }
+
+        /// The tick after one at `now`: the deadline only if it is still ahead.
         func next(after now: ContinuousClock.Instant) -> ContinuousClock.Instant {
             let next = now + self.interval
             guard let deadline = self.deadline, deadline > now else { return next }
@@ -56,7 +63,7 @@ public final class LiveTicker: Service, Sendable {
         let added = self.state.withLock { state -> Bool in
             guard !state.isShutdown else { return false }
             state.entries[ObjectIdentifier(listener)] = Entry(
-                listener: listener, schedule: schedule, due: schedule?.next(after: now))
+                listener: listener, schedule: schedule, due: schedule?.first(from: now))
             return true
         }
         if !added { listener.end(.shutdown) }

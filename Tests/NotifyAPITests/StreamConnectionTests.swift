@@ -1,0 +1,91 @@
+import Foundation
+import NotifyAPI
+import NotifyCore
+import RedisClient
+import Testing
+
+/// The stream's connection-level paths (``SSEStreamHandler``): pipelining with the router's requests, and a stream
+/// outliving a dropped pub/sub connection.
+@Suite("SSE stream connections", .timeLimit(.minutes(2)))
+struct StreamConnectionTests {
+    @Test("a stream pipelined behind another request starts after its answer; requests behind the stream get none")
+    func pipelinedBehindRouterRequest() async throws {
+        let tokens = UserTokenConfiguration(
+            issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret,
+            leewaySeconds: 0)
+        try await withAPIServer(tokens: tokens) { api in
+            let port = try #require(URL(string: api.baseURL)?.port)
+            // The token expires in 2 s, so the stream ends by itself and the connection closes.
+            let token = try await api.token(for: "alice", expiresIn: 2)
+            let headers = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+            let client = try StalledStreamClient(
+                port: port,
+                request: "GET /v1/inbox HTTP/1.1\r\n\(headers)\r\n" + "GET /v1/stream HTTP/1.1\r\n\(headers)\r\n"
+                    + "GET /v1/inbox HTTP/1.1\r\n\(headers)\r\n")
+            let seen = try await client.readToEnd()
+            // The inbox answer has a length, so the stream's status line follows its body on the same line.
+            #expect(seen.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "two answers: \(seen)")
+            #expect(!seen.contains("HTTP/1.1 4") && !seen.contains("HTTP/1.1 5"))
+            let inbox = try #require(seen.range(of: #"{"events":[]"#))
+            let stream = try #require(seen.range(of: "text/event-stream"))
+            #expect(inbox.lowerBound < stream.lowerBound, "the router's answer comes first")
+            #expect(seen.contains(": ready") && seen.contains("event: token-expired"))
+        }
+    }
+
+    @Test("a bad token on a stream gets 401 problem JSON naming the stream, and the connection closes")
+    func refusedStream() async throws {
+        try await withAPIServer { api in
+            let port = try #require(URL(string: api.baseURL)?.port)
+            let token = try await api.token(for: "alice", secret: "another-secret-another-secret-0123456789")
+            let client = try StalledStreamClient(
+                port: port,
+                request:
+                    "GET /v1/stream?since=1-0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            let seen = try await client.readToEnd()
+            #expect(seen.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"), "\(seen)")
+            #expect(seen.lowercased().contains("content-type: application/problem+json"))
+            #expect(seen.lowercased().contains("www-authenticate: bearer"))
+            let body = try #require(seen.components(separatedBy: "\r\n\r\n").last)
+            let problem = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            #expect(problem["instance"] as? String == "/v1/stream" && problem["status"] as? Int == 401)
+        }
+    }
+
+    @Test("when the pub/sub connection drops, a stream replays what was published meanwhile, once, and goes on live")
+    func outlivesPubSubDrop() async throws {
+        try await withAPIServer { api in
+            let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"))
+            var events = stream.events.makeAsyncIterator()
+            _ = try await stream.waitUntilReady(&events)
+            let before = try await api.subscriberConnects()
+            let killed = try await api.client.send("CLIENT", "KILL", "TYPE", "pubsub")
+            #expect(killed == .integer(1))
+            // Published while no subscription exists (or just after): only the replay can bring it.
+            var sent: [String?] = []
+            for _ in 0..<3 {
+                let result = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+                sent.append((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            }
+            var received: [String?] = []
+            for _ in 0..<3 { received.append(try await events.nextNotification()?.id) }
+            #expect(received == sent)
+            #expect(try await api.subscriberConnects() > before, "the subscriber reconnected")
+            // Live again, and nothing came twice: the next event is the next one.
+            let live = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let id = (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            #expect(try await events.nextNotification()?.id == id)
+            stream.close()
+        }
+    }
+}
+
+extension APITestServer {
+    /// How many pub/sub connections Redis has accepted in all (`CLIENT LIST TYPE pubsub` ids only grow).
+    func subscriberConnects() async throws -> Int {
+        let list = try await self.client.send("CLIENT", "LIST", "TYPE", "pubsub").string ?? ""
+        return list.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("id=") }.flatMap { Int($0.dropFirst(3)) }
+        }.max() ?? 0
+    }
+}
