@@ -108,6 +108,7 @@ func withAPIServer<T: Sendable>(
     ingest: IngestConfiguration = IngestConfiguration(),
     tokens: UserTokenConfiguration = UserTokenConfiguration(
         issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret),
+    subscriberReconnectDelayMs: Int = 10,
     _ body: @Sendable (APITestServer) async throws -> T
 ) async throws -> T {
     try await withRedisClient { client, server in
@@ -118,7 +119,8 @@ func withAPIServer<T: Sendable>(
         let keys = UserKeys(shards: shards)
         let subscriber = RedisSubscriber(
             configuration: RedisClientConfiguration(
-                url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100),
+                url: server.url, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: subscriberReconnectDelayMs,
+                reconnectMaxDelayMs: max(100, subscriberReconnectDelayMs)),
             logger: logger)
         let inbox = Inbox(client: client, keys: keys)
         let hub = LiveHub(subscriber: subscriber, keys: keys, bufferLimit: api.streamBufferEvents)

@@ -44,8 +44,9 @@ final class StalledStreamClient: Sendable {
     }
 
     /// Reads until the server closes the stream or stays silent for 5 s (blocking, on NIO's thread pool: the
-    /// tasks' executor may be the event loops, which a blocking read would stall); returns everything read.
-    func readToEnd() async throws -> String {
+    /// tasks' executor may be the event loops, which a blocking read would stall); returns everything read. With
+    /// `requireClose`, 5 s of silence is an error: the server had to close the connection.
+    func readToEnd(requireClose: Bool = false) async throws -> String {
         let fd = self.fd
         // The socket is closed when the client goes away: keep it until the read is done.
         defer { withExtendedLifetime(self) {} }
@@ -54,7 +55,11 @@ final class StalledStreamClient: Sendable {
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
                 let count = recv(fd, &buffer, buffer.count, 0)
-                if count <= 0 { break }
+                if count == 0 { break }
+                if count < 0 {
+                    if requireClose { throw TestFailure("the server did not close the connection") }
+                    break
+                }
                 data.append(contentsOf: buffer[0..<count])
             }
             return String(decoding: data, as: UTF8.self)

@@ -1,8 +1,9 @@
 import Foundation
-import NotifyAPI
 import NotifyCore
 import RedisClient
 import Testing
+
+@testable import NotifyAPI
 
 /// The stream's connection-level paths (``SSEStreamHandler``): pipelining with the router's requests, and a stream
 /// outliving a dropped pub/sub connection.
@@ -15,14 +16,14 @@ struct StreamConnectionTests {
             leewaySeconds: 0)
         try await withAPIServer(tokens: tokens) { api in
             let port = try #require(URL(string: api.baseURL)?.port)
-            // The token expires in 2 s, so the stream ends by itself and the connection closes.
-            let token = try await api.token(for: "alice", expiresIn: 2)
+            // The token expires in 3 s, so the stream ends by itself and the connection closes.
+            let token = try await api.token(for: "alice", expiresIn: 3)
             let headers = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
             let client = try StalledStreamClient(
                 port: port,
                 request: "GET /v1/inbox HTTP/1.1\r\n\(headers)\r\n" + "GET /v1/stream HTTP/1.1\r\n\(headers)\r\n"
                     + "GET /v1/inbox HTTP/1.1\r\n\(headers)\r\n")
-            let seen = try await client.readToEnd()
+            let seen = try await client.readToEnd(requireClose: true)
             // The inbox answer has a length, so the stream's status line follows its body on the same line.
             #expect(seen.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "two answers: \(seen)")
             #expect(!seen.contains("HTTP/1.1 4") && !seen.contains("HTTP/1.1 5"))
@@ -42,7 +43,7 @@ struct StreamConnectionTests {
                 port: port,
                 request:
                     "GET /v1/stream?since=1-0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
-            let seen = try await client.readToEnd()
+            let seen = try await client.readToEnd(requireClose: true)
             #expect(seen.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"), "\(seen)")
             #expect(seen.lowercased().contains("content-type: application/problem+json"))
             #expect(seen.lowercased().contains("www-authenticate: bearer"))
@@ -54,14 +55,15 @@ struct StreamConnectionTests {
 
     @Test("when the pub/sub connection drops, a stream replays what was published meanwhile, once, and goes on live")
     func outlivesPubSubDrop() async throws {
-        try await withAPIServer { api in
+        // The subscriber reconnects half a second after the drop: the events sent meanwhile can only be replayed.
+        try await withAPIServer(subscriberReconnectDelayMs: 500) { api in
             let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"))
             var events = stream.events.makeAsyncIterator()
             _ = try await stream.waitUntilReady(&events)
             let before = try await api.subscriberConnects()
             let killed = try await api.client.send("CLIENT", "KILL", "TYPE", "pubsub")
             #expect(killed == .integer(1))
-            // Published while no subscription exists (or just after): only the replay can bring it.
+            // Published while no subscription exists: only the replay can bring them.
             var sent: [String?] = []
             for _ in 0..<3 {
                 let result = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
@@ -76,6 +78,48 @@ struct StreamConnectionTests {
             let id = (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
             #expect(try await events.nextNotification()?.id == id)
             stream.close()
+        }
+    }
+
+    @Test("a stream's request errors: no token is 401, a bad Last-Event-ID with a good token 400, access_token works")
+    func requestErrors() async throws {
+        try await withAPIServer { api in
+            let port = try #require(URL(string: api.baseURL)?.port)
+            let token = try await api.token(for: "alice")
+            let cases: [(request: String, status: String)] = [
+                ("GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 401 "),
+                (
+                    "GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nLast-Event-ID: nope\r\n\r\n",
+                    "HTTP/1.1 400 "
+                ),
+                (
+                    "GET /v1/stream?since=nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bad.token\r\n\r\n",
+                    "HTTP/1.1 401 "
+                ),
+            ]
+            for (request, status) in cases {
+                let seen = try await StalledStreamClient(port: port, request: request).readToEnd(requireClose: true)
+                #expect(seen.hasPrefix(status), "\(request): \(seen)")
+                #expect(seen.lowercased().contains("content-type: application/problem+json"))
+            }
+            // EventSource cannot set headers: the token comes in the query, and the stream works.
+            let stream = try await SSEStream.open(api, path: "/v1/stream?access_token=\(token)", token: nil)
+            var events = stream.events.makeAsyncIterator()
+            _ = try await stream.waitUntilReady(&events)
+            let sent = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            #expect(try await events.nextNotification()?.id == id)
+            stream.close()
+        }
+    }
+
+    @Test("the router's spellings of the path (repeated or trailing slashes) reach the stream handler too")
+    func pathSpellings() {
+        for path in ["/v1/stream", "/v1/stream?since=1-0", "//v1/stream", "/v1//stream/", "/v1/stream/?x=1"] {
+            #expect(SSEStreamHandler.isStreamPath(path), "\(path)")
+        }
+        for path in ["/v1/streams", "/v1/stream/x", "/v1", "v1/stream", "/v1/inbox?/v1/stream"] {
+            #expect(!SSEStreamHandler.isStreamPath(path), "\(path)")
         }
     }
 }

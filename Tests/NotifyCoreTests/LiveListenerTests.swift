@@ -68,6 +68,34 @@ struct LiveListenerTests {
         #expect(closes.value == 2)
     }
 
+    @Test("push mode: one wake-up per batch, drains in order, a partial drain waits, the end comes after the buffer")
+    func pushMode() {
+        let listener = LiveListener(bufferLimit: 3)
+        let wakes = ManagedCounter()
+        #expect(listener.receive(Self.message("a")))  // before push mode: buffered, and the wake comes at once
+        listener.wake { wakes.increment() }
+        #expect(wakes.value == 1)
+        #expect(listener.receive(Self.message("b")))
+        listener.tick()
+        #expect(wakes.value == 1, "not drained yet: no second wake-up")
+        var drained = listener.drain(max: 1)
+        #expect(drained.items.map(Self.text) == ["a"] && drained.end == nil)
+        drained = listener.drain(max: 10)
+        #expect(drained.items.map(Self.text) == ["b", "tick"] && drained.end == nil)
+        #expect(listener.receive(Self.message("c")))
+        #expect(wakes.value == 2, "drained everything: the next arrival wakes")
+        #expect(listener.receive(Self.message("d")) && listener.receive(Self.message("e")))
+        #expect(!listener.receive(Self.message("f")), "bounded in push mode too")
+        listener.end(.overflow)
+        drained = listener.drain(max: 2)
+        #expect(drained.items.map(Self.text) == ["c", "d"] && drained.end == nil, "the end waits for the buffer")
+        drained = listener.drain(max: 2)
+        #expect(drained.items.map(Self.text) == ["e"] && drained.end == .overflow)
+        listener.close()
+        #expect(!listener.receive(Self.message("g")) || listener.drain(max: 10).items.isEmpty)
+        #expect(wakes.value == 2, "nothing wakes a closed listener")
+    }
+
     @Test("the ticker ticks each listener at its interval, once at an earlier deadline, and ends all on shutdown")
     func ticker() async {
         let ticker = LiveTicker()

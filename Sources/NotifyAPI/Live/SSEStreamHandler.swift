@@ -12,15 +12,17 @@ import RedisClient
 /// Serves `GET /v1/stream` on the connection's event loop, in the HTTP/1 pipeline ahead of the router: the same
 /// stream as ``StreamRoutes``, at a fraction of the cost per open stream.
 ///
-/// Through the router, a stream holds its connection's task at the depth of the whole middleware chain for as long
-/// as it is open, and Swift keeps a task's frame memory at its deepest: 24 KiB of the 37 KiB an idle stream cost
+/// Through the router, a stream holds its connection's task at the depth of the whole middleware chain for as long as
+/// it is open, and Swift keeps a task's frame memory at its deepest: 24 KiB of the 37 KiB an idle stream cost
 /// (measured with heaptrack at 5,000 streams). Here the authentication, the subscription and the replay run in a
-/// short task that ends once the stream is live; then each event goes from the pub/sub connection to this handler
-/// with one hop to its event loop and is written to the socket, with no task in between.
+/// short task that ends once the stream is live; then the listener wakes this handler on its event loop, which
+/// drains what arrived into the socket, with no task in between and one flush per batch.
 ///
-/// Every other request passes through untouched. A stream request that arrives while the router still answers an
-/// earlier request on the connection waits for that answer. After a stream the connection closes (requests
-/// pipelined behind it are not answered; EventSource never sends any).
+/// A slow socket stops the draining; events then wait in the listener's bounded buffer, and a reader that falls
+/// that far behind gets `event: overflow` and the stream ends. Every other request passes through untouched. A
+/// stream request that arrives while the router still answers an earlier request waits for that answer; one after a
+/// `Connection: close` request is not served. After a stream the connection closes (requests pipelined behind it
+/// get no answer; EventSource never sends any).
 final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -36,6 +38,10 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     static let path = "/v1/stream"
+    /// How long one replayed frame may wait for the socket before the reader counts as too slow.
+    static let stallTimeout = TimeAmount.seconds(10)
+    /// How long an ended stream waits for its last bytes to leave before the connection is closed anyway.
+    static let closeGrace = TimeAmount.seconds(5)
 
     private enum State {
         /// Requests go to the router.
@@ -52,22 +58,28 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
+    private struct Stalled: Error {}
+
     private let service: Service
     private var state = State.forwarding
     private var context: ChannelHandlerContext?
     /// Requests passed to the router whose response has not ended yet.
     private var routerRequests = 0
+    /// A request passed to the router asked to close the connection after its answer.
+    private var routerCloses = false
     private var task: Task<Void, Never>?
     private var listener: LiveListener?
-    private var user = ""
     private var expiry: ContinuousClock.Instant?
+    private var user = ""
     private var last: StreamID?
     private var isReady = false
-    /// The 200 head went out: the stream counts as open until it ends.
+    /// The 200 head went out.
     private var headSent = false
+    /// Counted in `notify_live_streams` (from the head to the end).
     private var isCounted = false
-    /// Frames written while the socket was not writable; more than the hub's buffer limit is an overflow.
-    private var queued = CircularBuffer<ByteBuffer>(initialCapacity: 0)
+    private var isLogged = false
+    /// The server drains: the stream ends as soon as it is live.
+    private var isQuiescing = false
     private var startedAt = ContinuousClock.now
 
     private static let open = Meter(label: "notify_live_streams")
@@ -84,6 +96,14 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = nil
     }
 
+    /// Whether the stream request was taken from the router (its events are this handler's now).
+    private var hasStream: Bool {
+        switch self.state {
+        case .forwarding: false
+        case .reading, .waiting, .starting, .live, .closed: true
+        }
+    }
+
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -92,10 +112,12 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding:
             if case .head(let head) = part {
                 if head.method == .get, Self.isStreamPath(head.path) {
-                    self.state = .reading(head)
+                    // After a request that closes the connection, nothing more is served.
+                    self.state = self.routerCloses ? .closed : .reading(head)
                     return
                 }
                 self.routerRequests += 1
+                if head.headerFields[.connection]?.lowercased() == "close" { self.routerCloses = true }
             }
             context.fireChannelRead(data)
         case .reading(let head):
@@ -113,51 +135,86 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // The router's answers pass through; their end may let a waiting stream start.
-        if case .end = self.unwrapOutboundIn(data) {
-            self.routerRequests -= 1
-            if self.routerRequests == 0, case .waiting(let head) = self.state {
-                context.write(data, promise: promise)
-                self.start(head)
-                return
-            }
+        guard case .end = self.unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
+        self.routerRequests = max(0, self.routerRequests - 1)
         context.write(data, promise: promise)
+        if self.routerRequests == 0, case .waiting(let head) = self.state {
+            self.start(head)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard self.hasStream else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            // Not passed on: after it, Hummingbird closes a connection with no request of its own in progress at
+            // once, which would cut the stream instead of ending it.
+            switch self.state {
+            case .reading:
+                self.refuse(Problem.unavailable("the server is shutting down; reconnect"))
+            case .waiting:
+                self.state = .closed
+                context.fireUserInboundEventTriggered(event)  // the router's request finishes, then it closes
+            case .starting:
+                self.isQuiescing = true
+            case .live:
+                self.finish()
+            case .forwarding, .closed:
+                break
+            }
+        case ChannelEvent.inputClosed:
+            // A client that half-closes after its request still reads its stream; Hummingbird would close it.
+            break
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard self.hasStream else {
+            context.fireErrorCaught(error)
+            return
+        }
+        // Bytes the decoder cannot read behind a stream: the router must not answer into the stream.
+        self.stop()
+        context.close(promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .live = self.state {
-            while context.channel.isWritable, let frame = self.queued.popFirst() {
-                context.write(self.wrapOutboundOut(.body(frame)), promise: nil)
-            }
-            context.flush()
+            self.pump()
         }
         context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if self.headSent { self.log(status: 200) }
         self.stop()
         context.fireChannelInactive()
     }
 
-    static func isStreamPath(_ path: String?) -> Bool {
-        guard let path else { return false }
-        return path == Self.path
-            || (path.hasPrefix(Self.path) && path.utf8.dropFirst(Self.path.utf8.count).first == UInt8(ascii: "?"))
+    /// `/v1/stream` as the router would match it (repeated and trailing slashes ignored), with any query.
+    static func isStreamPath(_ target: String?) -> Bool {
+        guard let target, target.hasPrefix("/") else { return false }
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        return path.split(separator: "/").elementsEqual(["v1", "stream"])
     }
 
     // MARK: Starting
 
     private func start(_ head: HTTPRequest) {
         self.startedAt = .now
+        let query = URI(head.path ?? Self.path).queryParameters
         let token: String
-        let resume: StreamID?
         do {
-            let query = URI(head.path ?? Self.path).queryParameters
             token = try BearerToken.user(
                 authorization: head.headerFields[.authorization], accessToken: query.get("access_token"))
-            resume =
-                try InboxRoutes.eventID(head.headerFields[.lastEventID], name: "Last-Event-ID")
-                ?? InboxRoutes.eventID(query.get("since"), name: "since")
         } catch {
             self.refuse(error)
             return
@@ -166,6 +223,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let loop = self.context?.eventLoop else { return }
         let handler = NIOLoopBound(self, eventLoop: loop)
         let service = self.service
+        let (lastEventID, since) = (head.headerFields[.lastEventID], query.get("since"))
         self.task = Self.spawn(on: loop) { @Sendable in
             let verified: (user: String, expiresAt: Date)
             do throws(UserTokenError) {
@@ -174,15 +232,25 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 loop.execute { handler.value.refuse(Problem.unauthorized(error.reason)) }
                 return
             }
+            // As the route: the token first, then the resume point.
+            var resume: StreamID?
+            do throws(Problem) {
+                resume = try InboxRoutes.eventID(lastEventID, name: "Last-Event-ID")
+                if resume == nil { resume = try InboxRoutes.eventID(since, name: "since") }
+            } catch {
+                loop.execute { handler.value.refuse(error) }
+                return
+            }
             let expiry = ContinuousClock.now + .seconds(max(0, verified.expiresAt.timeIntervalSinceNow))
-            loop.execute { handler.value.accept(user: verified.user, expiry: expiry) }
+            loop.execute { handler.value.authenticated(user: verified.user, expiry: expiry) }
             do {
                 // A fresh start resumes after the newest event now, read before subscribing (see InboxFeed.run).
                 var after = resume
                 if resume == nil { after = try await service.feed.inbox.lastEventID(of: verified.user) }
+                try Task.checkCancellation()
                 try await Self.open(
-                    handler, loop: loop, service: service, user: verified.user, after: after, checkLost: resume != nil,
-                    expiry: expiry)
+                    handler, loop: loop, service: service, user: verified.user, after: after,
+                    checkLost: resume != nil, expiry: expiry)
             } catch {
                 loop.execute { handler.value.fail(error) }
             }
@@ -210,22 +278,35 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A replayed frame, written from the starting task; returns once it is on the socket (the replay's
-    /// back-pressure).
+    /// back-pressure), or throws when the socket takes nothing for ``stallTimeout``.
     private static func write(
         _ frame: ByteBuffer, to handler: NIOLoopBound<SSEStreamHandler>, on loop: any EventLoop
     ) async throws {
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
-            guard let context = handler.value.context, case .starting = handler.value.state else {
+            let handler = handler.value
+            guard let context = handler.context, case .starting = handler.state else {
                 return loop.makeFailedFuture(CancellationError())
             }
-            return context.writeAndFlush(handler.value.wrapOutboundOut(.body(frame)))
+            handler.sendHead()
+            let written = context.writeAndFlush(handler.wrapOutboundOut(.body(frame)))
+            let promise = loop.makePromise(of: Void.self)
+            let timeout = loop.scheduleTask(in: Self.stallTimeout) { promise.fail(Stalled()) }
+            written.whenComplete { result in
+                timeout.cancel()
+                promise.completeWith(result)
+            }
+            return promise.futureResult
         }.get()
     }
 
-    private func accept(user: String, expiry: ContinuousClock.Instant) {
-        guard case .starting = self.state, let context else { return }
+    private func authenticated(user: String, expiry: ContinuousClock.Instant) {
         self.user = user
         self.expiry = expiry
+    }
+
+    /// The 200 head, before the first frame (so a failure before any frame is still a problem answer).
+    private func sendHead() {
+        guard !self.headSent, let context else { return }
         self.headSent = true
         self.isCounted = true
         Self.open.increment()
@@ -235,7 +316,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 .contentType: "text/event-stream", .cacheControl: "no-cache",
                 HTTPField.Name("X-Accel-Buffering")!: "no",
             ])
-        context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
     }
 
     private func goLive(_ listener: LiveListener, last: StreamID?) {
@@ -243,70 +324,78 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             listener.close()
             return
         }
+        if !self.headSent, listener.endReason == .shutdown {
+            // The process stops: a new stream is better answered than opened and ended at once.
+            listener.close()
+            self.refuse(Problem.unavailable("the server is shutting down; reconnect"))
+            return
+        }
         self.task = nil
         self.state = .live
         self.listener = listener
         self.last = last
+        self.sendHead()
         if !self.isReady {
             self.isReady = true
-            context.writeAndFlush(self.wrapOutboundOut(.body(SSEFrames.ready)), promise: nil)
+            context.write(self.wrapOutboundOut(.body(SSEFrames.ready)), promise: nil)
+        }
+        context.flush()
+        if self.isQuiescing {
+            self.finish()
+            return
         }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        listener.deliver { item in
-            loop.execute { handler.value.live(item) }
-        }
+        listener.wake { loop.execute { handler.value.pump() } }
     }
 
     // MARK: Live
 
-    private func live(_ item: LiveListener.Item?) {
-        guard case .live = self.state else { return }
-        switch item {
-        case .message(let payload):
-            guard let event = InboxFeed.liveEvent(payload, after: self.last) else { return }
-            self.last = event.id
-            self.send(SSEFrames.notification(event))
-        case .tick:
-            if let expiry = self.expiry, ContinuousClock.now >= expiry {
-                self.send(SSEFrames.tokenExpired)
-                self.finish()
-            } else {
-                self.send(SSEFrames.heartbeat)
+    /// Writes what the listener has while the socket takes it, with one flush; handles the listener's end.
+    private func pump() {
+        guard case .live = self.state, let context, let listener else { return }
+        var written = 0
+        defer { InboxFeed.countDelivered(written) }
+        while context.channel.isWritable {
+            let (items, end) = listener.drain(max: 64)
+            for item in items {
+                switch item {
+                case .message(let payload):
+                    guard let event = InboxFeed.liveEvent(payload, after: self.last) else { continue }
+                    self.last = event.id
+                    context.write(self.wrapOutboundOut(.body(SSEFrames.notification(event))), promise: nil)
+                    written += 1
+                case .tick:
+                    if let expiry = self.expiry, ContinuousClock.now >= expiry {
+                        context.write(self.wrapOutboundOut(.body(SSEFrames.tokenExpired)), promise: nil)
+                        self.finish()
+                        return
+                    }
+                    context.write(self.wrapOutboundOut(.body(SSEFrames.heartbeat)), promise: nil)
+                }
             }
-        case nil:
-            switch self.listener?.endReason {
-            case .overflow:
-                self.send(SSEFrames.overflow)
-                self.finish()
-            case .disconnected:
-                self.resubscribe()
-            case .shutdown, nil:
-                self.finish()
+            if let end {
+                switch end {
+                case .overflow:
+                    context.write(self.wrapOutboundOut(.body(SSEFrames.overflow)), promise: nil)
+                    self.finish()
+                case .disconnected:
+                    context.flush()
+                    self.resubscribe()
+                case .shutdown:
+                    self.finish()
+                }
+                return
             }
+            if items.isEmpty { break }
         }
+        context.flush()
     }
 
-    private func send(_ frame: ByteBuffer) {
-        guard let context else { return }
-        if self.queued.isEmpty, context.channel.isWritable {
-            context.writeAndFlush(self.wrapOutboundOut(.body(frame)), promise: nil)
-            return
-        }
-        // A reader this far behind reconnects and resumes from its last id instead of growing our buffers.
-        guard self.queued.count < self.service.feed.hub.bufferLimit else {
-            self.queued.removeAll()
-            context.writeAndFlush(self.wrapOutboundOut(.body(SSEFrames.overflow)), promise: nil)
-            self.finish()
-            return
-        }
-        self.queued.append(frame)
-    }
-
-    /// The pub/sub connection dropped: events published meanwhile are replayed from the inbox after the last one
-    /// written, before live delivery goes on.
+    /// The pub/sub connection dropped (and everything it brought was written): events published meanwhile are
+    /// replayed from the inbox after the last one written, before live delivery goes on.
     private func resubscribe() {
-        guard let context else { return }
+        guard let context else { return self.stop() }
         self.listener?.close()
         self.listener = nil
         self.state = .starting
@@ -325,39 +414,52 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Ending
 
-    /// Ends the stream cleanly (the client reconnects with its last id) and closes the connection.
+    /// Ends the stream cleanly (the client reconnects with its last id) and closes the connection once the end is
+    /// sent, or after ``closeGrace`` when the reader takes nothing.
     private func finish() {
-        guard let context else { return }
-        let wasLive = self.headSent
+        switch self.state {
+        case .starting, .live: break
+        case .forwarding, .reading, .waiting, .closed: return
+        }
+        let wasSent = self.headSent
         self.stop()
-        guard wasLive else { return }
-        for frame in self.queued { context.write(self.wrapOutboundOut(.body(frame)), promise: nil) }
-        self.queued.removeAll()
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-        self.log(status: 200)
+        guard let context else { return }
+        if wasSent {
+            self.log(status: 200)
+            self.closeAfter(context.writeAndFlush(self.wrapOutboundOut(.end(nil))), context: context)
+        } else {
+            context.close(promise: nil)
+        }
     }
 
-    /// A failure after the head: the stream ends (the client reconnects); before it: 503, or the problem.
+    /// A failure while starting: before the head, a problem answer (503 when Redis failed); after it, the stream
+    /// ends (a stalled reader's with overflow) and the client reconnects.
     private func fail(_ error: any Error) {
         guard case .starting = self.state else { return }
-        if self.headSent {
-            self.service.logger.warning("a stream ended on an error", metadata: ["error": "\(error)"])
-            self.finish()
+        guard self.headSent else { return self.refuse(error) }
+        if error is Stalled, let context {
+            context.write(self.wrapOutboundOut(.body(SSEFrames.overflow)), promise: nil)
         } else {
-            self.refuse(error)
+            self.service.logger.warning("a stream ended on an error", metadata: ["error": "\(error)"])
         }
+        self.finish()
     }
 
     /// Answers the stream request with problem JSON and closes the connection.
     private func refuse(_ error: any Error) {
-        guard let context else { return }
-        let problem =
-            error as? Problem
-            ?? Problem.unavailable("live events are unavailable for now; reconnect later")
-        if !(error is Problem) {
+        switch self.state {
+        case .reading, .waiting, .starting: break
+        case .forwarding, .live, .closed: return
+        }
+        let problem: Problem
+        if let error = error as? Problem {
+            problem = error
+        } else {
             self.service.logger.warning("a stream could not start", metadata: ["error": "\(error)"])
+            problem = Problem.unavailable("live events are unavailable for now; reconnect later")
         }
         self.stop()
+        guard let context else { return }
         var headers = problem.headerFields
         headers[.connection] = "close"
         let body = (try? problem.body(instance: Self.path)) ?? ByteBuffer()
@@ -365,8 +467,17 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(
             self.wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: headers))), promise: nil)
         context.write(self.wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        self.closeAfter(context.writeAndFlush(self.wrapOutboundOut(.end(nil))), context: context)
         self.log(status: Int(problem.status.code))
+    }
+
+    private func closeAfter(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let grace = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        written.whenComplete { _ in
+            grace.cancel()
+            channel.close(promise: nil)
+        }
     }
 
     /// Releases the stream's subscription and task; idempotent.
@@ -382,7 +493,10 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.listener = nil
     }
 
+    /// The request log line and `hb.requests` (as the router's middlewares), once per stream.
     private func log(status: Int) {
+        guard !self.isLogged else { return }
+        self.isLogged = true
         let elapsed = (ContinuousClock.now - self.startedAt).components
         let milliseconds = Double(elapsed.seconds) * 1_000 + Double(elapsed.attoseconds) / 1e15
         // As RequestLogMiddleware: the path only, never the query (it may hold the token).

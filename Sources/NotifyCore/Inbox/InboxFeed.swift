@@ -72,6 +72,7 @@ public struct InboxFeed: Sendable {
                 case .message(let payload):
                     guard let event = Self.liveEvent(payload, after: last) else { continue }
                     try await deliver(event)
+                    Self.countDelivered()
                     last = event.id
                 }
             }
@@ -114,12 +115,16 @@ public struct InboxFeed: Sendable {
     }
 
     /// The event of a live message, unless it is not newer than `last` (it came both ways: replayed and live)
-    /// or unreadable. Counts it as delivered.
+    /// or unreadable.
     public static func liveEvent(_ payload: ByteBuffer, after last: StreamID?) -> InboxEvent? {
         guard let event = InboxEvent(liveMessage: payload) else { return nil }
         if let last, event.id <= last { return nil }
-        Self.delivered.increment()
         return event
+    }
+
+    /// Counts events written to readers (`notify_live_events_delivered_total`); replayed ones are counted here.
+    public static func countDelivered(_ count: Int = 1) {
+        Self.delivered.increment(by: count)
     }
 
     private func replay(

@@ -2,14 +2,15 @@ import NIOCore
 import RedisClient
 import Synchronization
 
-/// One reader's live messages for one user, and the ticks its heartbeat and deadline need, behind one `next()`.
+/// One reader's live messages for one user, and the ticks its heartbeat and deadline need, in one bounded buffer.
 ///
 /// Messages come from the process's pub/sub connection (the listener is its ``RedisMessageSink``), ticks from
-/// the hub's one ``LiveTicker``: an open stream costs one waiting task, a small buffer and no timer of its own,
-/// and an event reaches the reader with a single hand-off. The buffer is bounded: a reader that falls that far
-/// behind ends with ``RedisSubscription/EndReason/overflow`` (after what was buffered) and resumes from its last id.
+/// the hub's one ``LiveTicker``: an open stream costs a small buffer and no timer of its own. A task reads with
+/// ``next()``; a reader that is not a task (a NIO handler) is woken with ``wake(with:)`` and takes what is there
+/// with ``drain(max:)``. Either way the buffer is bounded: a reader that falls that far behind ends with
+/// ``RedisSubscription/EndReason/overflow`` (after what was buffered) and resumes from its last id.
 public final class LiveListener: RedisMessageSink {
-    /// What ``next()`` returns.
+    /// What ``next()`` and ``drain(max:)`` return.
     public enum Item: Sendable, Equatable {
         /// A message published to the user's channel.
         case message(ByteBuffer)
@@ -24,8 +25,10 @@ public final class LiveListener: RedisMessageSink {
         var endReason: RedisSubscription.EndReason?
         var isClosed = false
         var onClose: (@Sendable () -> Void)?
-        /// Set in push mode (``LiveListener/deliver(to:)``).
-        var sink: (@Sendable (Item?) -> Void)?
+        /// Push mode: called when something arrives while ``isWakeArmed``.
+        var wake: (@Sendable () -> Void)?
+        /// The reader took everything at its last drain: the next arrival wakes it.
+        var isWakeArmed = false
 
         /// The next item, `.some(nil)` when ended (after the buffer), `nil` when the reader must wait.
         mutating func take() -> Item?? {
@@ -41,6 +44,13 @@ public final class LiveListener: RedisMessageSink {
         mutating func takeWaiter() -> CheckedContinuation<Item?, Never>? {
             defer { self.waiter = nil }
             return self.waiter
+        }
+
+        /// Push mode: the wake to call after an arrival (once per drain).
+        mutating func takeWake() -> (@Sendable () -> Void)? {
+            guard self.isWakeArmed, let wake = self.wake else { return nil }
+            self.isWakeArmed = false
+            return wake
         }
     }
 
@@ -70,27 +80,38 @@ public final class LiveListener: RedisMessageSink {
         }
     }
 
-    /// Whether a tick waits to be read (for tests).
-    var hasPendingTick: Bool { self.state.withLock { $0.tickPending } }
+    /// Push mode, for a reader that is not a task: `wake` is called (outside the listener's lock, on the thread
+    /// of the arrival: the pub/sub connection's loop, the ticker) when a message, a tick or the end arrives after
+    /// the reader drained everything, so one wake-up serves a whole batch. Called at once when something is
+    /// buffered already. The reader then calls ``drain(max:)`` on its own thread.
+    public func wake(with wake: @escaping @Sendable () -> Void) {
+        let now = self.state.withLock { state -> Bool in
+            guard !state.isClosed else { return false }
+            state.wake = wake
+            state.isWakeArmed = false
+            return true
+        }
+        if now { wake() }
+    }
 
-    /// Hands every item to `sink` from now on instead of ``next()``: first what is buffered, then each item as it
-    /// comes, in order, and `nil` once when the listener ends by itself (``endReason`` says why); nothing after
-    /// ``close()``. For readers that are not tasks (a NIO handler): no task waits per listener, and an event
-    /// costs one hop to the reader's event loop.
-    ///
-    /// `sink` runs under the listener's lock, on the thread that produced the item (the pub/sub connection's loop,
-    /// the ticker), which keeps the order: it must only hand the item on (an event loop's `execute`). In this mode
-    /// the listener buffers nothing, so the reader bounds what it queues itself.
-    public func deliver(to sink: @escaping @Sendable (Item?) -> Void) {
+    /// Takes up to `max` items in order (messages, then a pending tick); `end` is set once everything buffered was
+    /// taken and the listener ended by itself. Taking everything re-arms the wake-up; a reader that stops early
+    /// (its socket is full) drains again later, and meanwhile the buffer bounds what waits.
+    public func drain(max: Int) -> (items: [Item], end: RedisSubscription.EndReason?) {
         self.state.withLock { state in
-            guard !state.isClosed else { return }
-            while let item = state.take() {
-                sink(item)
-                if item == nil { return }
+            var items: [Item] = []
+            while items.count < max, let item = state.take() {
+                guard let item else { break }
+                items.append(item)
             }
-            state.sink = sink
+            let empty = state.buffer.isEmpty && !state.tickPending
+            if empty { state.isWakeArmed = true }
+            return (items, empty ? state.endReason : nil)
         }
     }
+
+    /// Whether a tick waits to be read (for tests).
+    var hasPendingTick: Bool { self.state.withLock { $0.tickPending } }
 
     /// Why the listener ended by itself; `nil` while it runs, or after ``close()``.
     public var endReason: RedisSubscription.EndReason? {
@@ -101,8 +122,8 @@ public final class LiveListener: RedisMessageSink {
     public func close() {
         let (waiter, onClose) = self.state.withLock { state in
             state.isClosed = true
-            state.sink = nil
             state.buffer.removeAll()
+            state.wake = nil
             defer { state.onClose = nil }
             return (state.takeWaiter(), state.onClose)
         }
@@ -121,48 +142,42 @@ public final class LiveListener: RedisMessageSink {
 
     /// Wakes the reader with ``Item/tick`` (a tick already pending is not doubled).
     func tick() {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Item?, Never>? in
-            guard state.endReason == nil, !state.isClosed else { return nil }
-            if let sink = state.sink {
-                sink(.tick)
-                return nil
-            }
+        let (waiter, wake) = self.state.withLock {
+            state -> (CheckedContinuation<Item?, Never>?, (@Sendable () -> Void)?) in
+            guard state.endReason == nil, !state.isClosed else { return (nil, nil) }
             // A waiting reader has nothing buffered (it would have taken it): the tick goes straight to it.
-            if let waiter = state.takeWaiter() { return waiter }
+            if let waiter = state.takeWaiter() { return (waiter, nil) }
             state.tickPending = true
-            return nil
+            return (nil, state.takeWake())
         }
         waiter?.resume(returning: .tick)
+        wake?()
     }
 
     // MARK: RedisMessageSink
 
     public func receive(_ message: RedisPubSubMessage) -> Bool {
-        let (accepted, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Item?, Never>?) in
-            guard state.endReason == nil, !state.isClosed else { return (true, nil) }
-            if let sink = state.sink {
-                sink(.message(message.payload))
-                return (true, nil)
-            }
-            if let waiter = state.takeWaiter() { return (true, waiter) }
-            guard state.buffer.count < self.bufferLimit else { return (false, nil) }
+        let (accepted, waiter, wake) = self.state.withLock {
+            state -> (Bool, CheckedContinuation<Item?, Never>?, (@Sendable () -> Void)?) in
+            guard state.endReason == nil, !state.isClosed else { return (true, nil, nil) }
+            if let waiter = state.takeWaiter() { return (true, waiter, nil) }
+            guard state.buffer.count < self.bufferLimit else { return (false, nil, nil) }
             state.buffer.append(message.payload)
-            return (true, nil)
+            return (true, nil, state.takeWake())
         }
         waiter?.resume(returning: .message(message.payload))
+        wake?()
         return accepted
     }
 
     public func end(_ reason: RedisSubscription.EndReason) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Item?, Never>? in
-            guard state.endReason == nil, !state.isClosed else { return nil }
+        let (waiter, wake) = self.state.withLock {
+            state -> (CheckedContinuation<Item?, Never>?, (@Sendable () -> Void)?) in
+            guard state.endReason == nil, !state.isClosed else { return (nil, nil) }
             state.endReason = reason
-            if let sink = state.sink {
-                state.sink = nil
-                sink(nil)
-            }
-            return state.takeWaiter()
+            return (state.takeWaiter(), state.takeWake())
         }
         waiter?.resume(returning: nil)
+        wake?()
     }
 }

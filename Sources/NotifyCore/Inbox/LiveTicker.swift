@@ -92,13 +92,13 @@ public final class LiveTicker: Service, Sendable {
     /// Ticks every listener due at `now` and schedules its next tick.
     func tickDue(now: ContinuousClock.Instant) {
         let due = self.state.withLock { state -> [LiveListener] in
-            var due: [LiveListener] = []
-            for (key, entry) in state.entries {
-                guard let at = entry.due, at <= now, let schedule = entry.schedule else { continue }
+            // Keys first, then the updates: writing while iterating would copy the whole dictionary.
+            let keys = state.entries.compactMap { key, entry in (entry.due.map { $0 <= now } ?? false) ? key : nil }
+            return keys.compactMap { key in
+                guard let schedule = state.entries[key]?.schedule else { return nil }
                 state.entries[key]?.due = schedule.next(after: now)
-                due.append(entry.listener)
+                return state.entries[key]?.listener
             }
-            return due
         }
         for listener in due { listener.tick() }
     }
