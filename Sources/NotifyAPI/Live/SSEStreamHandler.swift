@@ -90,6 +90,11 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // The channel keeps its last read buffer for the next read: at NIO's default first size (2 KiB) that is
+        // 2 KiB held by every idle stream. A stream's request fits in 1 KiB; larger requests grow it as they come.
+        try? context.channel.syncOptions?.setOption(
+            ChannelOptions.recvAllocator,
+            value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1_024, maximum: 65_536))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
