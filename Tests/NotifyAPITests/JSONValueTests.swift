@@ -25,3 +25,25 @@ struct JSONValueTests {
                 + #""i":1796183277522123456,"j":"é\u0001\"","k":"true"}"#)
     }
 }
+
+@Suite("Ingest answers", .timeLimit(.minutes(1)))
+struct IngestResultJSONTests {
+    @Test("the hand-built answer is byte for byte what JSONEncoder with sorted keys writes")
+    func sameAsEncoder() throws {
+        let results = [
+            IngestResult(notificationID: "n1", recipients: []),
+            IngestResult(
+                notificationID: "AbC-_9",
+                recipients: [
+                    .init(userID: "alice", eventID: "1700000000000-0", push: "scheduled"),
+                    .init(userID: "b.o+b@x:y", eventID: "1700000000001-12", push: "duplicate"),
+                    .init(userID: "q\"u\\o/te\u{1}é", eventID: "1-0", push: "off"),
+                ]),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for result in results {
+            #expect(result.json == String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+    }
+}

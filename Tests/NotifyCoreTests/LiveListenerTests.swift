@@ -131,6 +131,23 @@ struct LiveListenerTests {
         ticker.add(afterShutdown, schedule: nil)
         #expect(afterShutdown.endReason == .shutdown)
     }
+    @Test("streams that start together get their first heartbeats spread over the second half of the interval")
+    func spreadHeartbeats() {
+        let ticker = LiveTicker()
+        let start = ContinuousClock.now
+        let listeners = (0..<1_000).map { _ in LiveListener(bufferLimit: 8) }
+        for listener in listeners { ticker.add(listener, schedule: .init(every: .seconds(10))) }
+        ticker.tickDue(now: start + .milliseconds(4_900))
+        let tooEarly = listeners.count(where: \.hasPendingTick)
+        #expect(tooEarly == 0, "none before half the interval")
+        ticker.tickDue(now: start + .seconds(6))
+        let early = listeners.count(where: \.hasPendingTick)
+        // Uniform over 5-10 s: about 200 of 1,000 by 6 s (more than 300 or fewer than 100 is ~10 standard deviations).
+        #expect(early > 100 && early < 300, "\(early) ticked by 6 s")
+        ticker.tickDue(now: start + .seconds(10) + .milliseconds(100))
+        let ticked = listeners.count(where: \.hasPendingTick)
+        #expect(ticked == listeners.count, "all within the interval")
+    }
 }
 
 /// A counter for closures that must be Sendable.

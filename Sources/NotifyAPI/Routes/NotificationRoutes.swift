@@ -18,7 +18,7 @@ struct NotificationRoutes {
                 body.idempotencyKey = header
             }
             let result = try await self.ingestor.ingest(body, sender: sender)
-            return try JSONBody.response(result, status: .accepted)
+            return JSONBody.response(json: result.json.utf8, status: .accepted)
         }
         group.delete(":id") { _, context -> Response in
             try await self.retract(try context.pathParameter("id"), sender: try context.backendKeyName())

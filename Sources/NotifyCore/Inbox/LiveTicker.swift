@@ -21,10 +21,14 @@ public final class LiveTicker: Service, Sendable {
             self.deadline = deadline
         }
 
-        /// The first tick: at the deadline if it comes before the interval, even one already passed (a token
-        /// that expires while its stream starts ends the stream at the next tick, not a heartbeat later).
+        /// The first tick: the first heartbeat at a random point of the second half of the interval, so streams
+        /// that start together (clients reconnecting after a deploy) do not all beat in the same tick ever after;
+        /// at the deadline if that comes first, even one already passed (a token that expires while its stream
+        /// starts ends the stream at the next tick, not a heartbeat later).
         func first(from now: ContinuousClock.Instant) -> ContinuousClock.Instant {
-            min(now + self.interval, self.deadline ?? now + self.interval)
+            let beat = now + self.interval * Double.random(in: 0.5...1)
+            guard let deadline = self.deadline else { return beat }
+            return min(beat, deadline)
         }
 
         /// The tick after one at `now`: the deadline only if it is still ahead.
