@@ -318,7 +318,15 @@ public final class PushDispatcher: Sendable {
         // The first reasons are what an operator reads: settle keeps 1,000 characters.
         if let retry { return .retry(afterMs: retry.delayMs, error: (retry.reasons + dead).joined(separator: "; ")) }
         if let holdMs { return .deferred(afterMs: holdMs) }
-        if skipped { return .retry(afterMs: nil, error: "the cancel check failed") }
+        if skipped {
+            // The check before the send got no answer (Redis restarting, LOADING, BUSY): nothing went out, and it
+            // is not the push's fault, so it is due again soon without using an attempt (a long Redis restart
+            // must not turn pushes into dead letters) — unless that has gone on for an hour past due.
+            if heldForMs > Self.maxHoldMs {
+                return .retry(afterMs: nil, error: "the cancel check failed for over an hour past due")
+            }
+            return .deferred(afterMs: 1_000 + Int.random(in: 0...1_000))
+        }
         if !dead.isEmpty { return .deadLetter(error: dead.joined(separator: "; ")) }
         return .done
     }
