@@ -109,6 +109,7 @@ func withAPIServer<T: Sendable>(
     tokens: UserTokenConfiguration = UserTokenConfiguration(
         issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret),
     subscriberReconnectDelayMs: Int = 10,
+    streamHandler: Bool = true,
     _ body: @Sendable (APITestServer) async throws -> T
 ) async throws -> T {
     try await withRedisClient { client, server in
@@ -138,7 +139,8 @@ func withAPIServer<T: Sendable>(
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: apiServer.makeRouter(),
-            server: apiServer.httpServer(logger: logger),
+            // Without the handler, the router's own stream route serves /v1/stream.
+            server: streamHandler ? apiServer.httpServer(logger: logger) : .http1(),
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)

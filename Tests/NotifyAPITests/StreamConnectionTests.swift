@@ -113,6 +113,31 @@ struct StreamConnectionTests {
         }
     }
 
+    @Test("without the stream handler, the router's route serves the same stream: resume, live, token expiry")
+    func routerRoute() async throws {
+        let tokens = UserTokenConfiguration(
+            issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret,
+            leewaySeconds: 0)
+        try await withAPIServer(tokens: tokens, streamHandler: false) { api in
+            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let firstID = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            let second = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let secondID = (second["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let stream = try await SSEStream.open(
+                api, token: try await api.token(for: "alice", expiresIn: 3), lastEventID: firstID)
+            var events = stream.events.makeAsyncIterator()
+            #expect(try await stream.waitUntilReady(&events).map(\.id) == [secondID], "the replay after the resume id")
+            let live = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
+            let liveID = (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            #expect(try await events.nextNotification()?.id == liveID)
+            var rest: [String?] = []
+            while let event = try await events.next() {
+                if event.comment == nil { rest.append(event.event) }
+            }
+            #expect(rest == ["token-expired"])
+        }
+    }
+
     @Test("the router's spellings of the path (repeated or trailing slashes) reach the stream handler too")
     func pathSpellings() {
         for path in ["/v1/stream", "/v1/stream?since=1-0", "//v1/stream", "/v1//stream/", "/v1/stream/?x=1"] {
