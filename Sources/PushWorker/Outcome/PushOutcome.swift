@@ -102,13 +102,15 @@ extension PushOutcome {
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .network)
         case (500...599, _):
             return .retry(reason: reason, retryAfterMs: retryAfter, backoff: .apnsServer)
-        case (403, "BadEnvironmentKeyIdInToken"), (403, "BadEnvironmentKeyInToken"), (403, "Forbidden"),
-            (403, "BadCertificateEnvironment"):
-            // About the device's environment or topic, which the app chose at registration: this device's
-            // problem (dead letter, for an operator), not the gateway's.
+        case (403, "Forbidden"):
+            // Not allowed for this device's request: its problem (dead letter, for an operator).
             return .deadLetter(reason: reason)
         case (403, _):
-            // InvalidProviderToken, MissingProviderToken, BadCertificate: the worker's credentials.
+            // InvalidProviderToken, MissingProviderToken, BadCertificate: the worker's credentials. Also
+            // BadEnvironmentKey(Id)InToken and BadCertificateEnvironment: the worker's key or certificate is not
+            // valid for that environment. The breaker is per environment and topic, so it holds back only those
+            // pushes (without using attempts for the first hour), and they go out once the key is fixed instead
+            // of each becoming a dead letter to replay.
             return .breakCircuit(reason: reason)
         default:
             return .deadLetter(reason: reason)
