@@ -36,8 +36,18 @@ public enum SettleAction: Sendable, Hashable {
 }
 
 extension DelayQueue {
-    /// Settles many claimed jobs: grouped by shard, one script call per group, pipelined. Outcomes in input order.
+    /// Settles many claimed jobs: grouped by shard, one script call per group, pipelined. Outcomes in input order;
+    /// throws the first failure (see ``settleEach(batch:)`` for each entry's own).
     public func settle(batch settlements: [(job: ClaimedJob, action: SettleAction)]) async throws -> [SettleOutcome] {
+        try await self.settleEach(batch: settlements).map { try $0.get() }
+    }
+
+    /// As ``settle(batch:)``, with each entry's own result: a script error on one shard group's keys fails that
+    /// group's entries only (the other groups were applied). Throws when the pipeline itself failed (a timeout, a
+    /// lost connection), where no entry can tell whether it was applied.
+    public func settleEach(
+        batch settlements: [(job: ClaimedJob, action: SettleAction)]
+    ) async throws -> [Result<SettleOutcome, any Error>] {
         var byShard: [Int: [Int]] = [:]
         for (index, settlement) in settlements.enumerated() {
             byShard[settlement.job.shard, default: []].append(index)
@@ -72,16 +82,20 @@ extension DelayQueue {
             return RedisScriptCall(keys: keys, arguments: arguments)
         }
         let replies = try await self.client.eval(self.scripts.settle, batch: calls)
-        var outcomes = [SettleOutcome](repeating: .stale, count: settlements.count)
+        var outcomes = [Result<SettleOutcome, any Error>](repeating: .success(.stale), count: settlements.count)
         for (group, reply) in zip(groups, replies) {
-            guard let values = try reply.throwingIfError().array, values.count == group.indices.count else {
-                throw DelayQueueError(.unexpectedReply, "settle returned \(reply.kindDescription)")
-            }
-            for (index, value) in zip(group.indices, values) {
-                guard let text = value.string, let outcome = SettleOutcome(rawValue: text) else {
-                    throw DelayQueueError(.unexpectedReply, "settle returned \(value.kindDescription)")
+            do {
+                guard let values = try reply.throwingIfError().array, values.count == group.indices.count else {
+                    throw DelayQueueError(.unexpectedReply, "settle returned \(reply.kindDescription)")
                 }
-                outcomes[index] = outcome
+                for (index, value) in zip(group.indices, values) {
+                    guard let text = value.string, let outcome = SettleOutcome(rawValue: text) else {
+                        throw DelayQueueError(.unexpectedReply, "settle returned \(value.kindDescription)")
+                    }
+                    outcomes[index] = .success(outcome)
+                }
+            } catch {
+                for index in group.indices { outcomes[index] = .failure(error) }
             }
         }
         return outcomes

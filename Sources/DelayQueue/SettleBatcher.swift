@@ -22,6 +22,9 @@ final class SettleBatcher: Sendable {
         self.queue = queue
     }
 
+    /// Settlements waiting for the next batch (for tests).
+    var waiting: Int { self.state.withLock { $0.entries.count } }
+
     /// Settles `job`; returns once its batch has been applied. After ``run()`` has ended it throws at once
     /// (the job's lease then expires and another claim retries it).
     func settle(_ job: ClaimedJob, _ action: SettleAction) async throws -> SettleOutcome {
@@ -57,27 +60,15 @@ final class SettleBatcher: Sendable {
         }
         guard !entries.isEmpty else { return }
         do {
-            let outcomes = try await self.queue.settle(batch: entries.map { ($0.job, $0.action) })
-            for (entry, outcome) in zip(entries, outcomes) {
-                entry.continuation.resume(returning: outcome)
-            }
-        } catch  where entries.count > 1 {
-            // One entry that always fails (whatever the reason) must not fail every batch it joins while the
-            // others retry: on a failed batch each entry is settled alone once, all at the same time (one after
-            // another, a Redis that does not answer would cost a timeout per entry).
-            await withTaskGroup(of: Void.self) { group in
-                for entry in entries {
-                    group.addTask {
-                        do {
-                            let outcome = try await self.queue.settle(batch: [(entry.job, entry.action)])
-                            entry.continuation.resume(returning: outcome[0])
-                        } catch {
-                            entry.continuation.resume(throwing: error)
-                        }
-                    }
-                }
+            // Each entry gets its own result: one that always fails (a script error on its keys) fails alone, and
+            // never the batches it joins while it retries.
+            let results = try await self.queue.settleEach(batch: entries.map { ($0.job, $0.action) })
+            for (entry, result) in zip(entries, results) {
+                entry.continuation.resume(with: result)
             }
         } catch {
+            // The pipeline failed (a timeout, a lost connection): nobody can tell what was applied; each entry
+            // retries on its own back-off (settling is idempotent per lease token).
             for entry in entries {
                 entry.continuation.resume(throwing: error)
             }
