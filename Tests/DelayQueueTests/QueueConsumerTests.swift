@@ -253,6 +253,17 @@ struct QueueConsumerTests {
         }
     }
 
+    /// Waits (polling Redis, with a deadline) until `member`'s 1 s lease was pushed out past 2.5 original leases:
+    /// without extensions it would have expired and been claimed again long before.
+    static func waitUntilLeaseExtended(
+        _ client: RedisClient, _ lease: RedisArgument, _ member: String, from first: Double, line: Int = #line
+    ) async throws {
+        try await Self.waitUntil(line: line) {
+            let score = try? await client.send("ZSCORE", lease, .string(member)).double
+            return (score ?? 0) > first + 2_500
+        }
+    }
+
     @Test("graceful shutdown stops claiming, lets running jobs finish and settle, and leaves the consumer set")
     func gracefulStop() async throws {
         try await withQueue(configuration: Self.fast, shards: 4, manualClock: false) { queue, _, client, _ in
@@ -358,12 +369,7 @@ struct QueueConsumerTests {
                 for await _ in inHandler.stream { break }
                 let lease = queue.shardKeys(0)[2]
                 let first = try #require(try await client.send("ZSCORE", lease, "slow/alice").double)
-                // Wait (polling Redis, with a deadline) until the lease was pushed out past 2.5 original leases:
-                // without extensions it would have expired and been claimed again long before.
-                try await Self.waitUntil {
-                    let score = try? await client.send("ZSCORE", lease, "slow/alice").double
-                    return (score ?? 0) > first + 2_500
-                }
+                try await Self.waitUntilLeaseExtended(client, lease, "slow/alice", from: first)
                 finish.continuation.yield()
                 try await log.waitForEnded(log.all.count)
                 try await Self.waitUntil { (try? await queue.stats().total.inFlight) == 0 }
@@ -371,6 +377,56 @@ struct QueueConsumerTests {
             #expect(log.all.count == 1)
             let counters = try await queue.stats().total.counters
             #expect(counters["claimed"] == 1 && counters["acked"] == 1 && counters["expiredLeases"] == nil)
+        }
+    }
+
+    @Test("slow jobs of two shards with the same lease token both keep their leases (leases are keyed by shard too)")
+    func sameTokenInTwoShards() async throws {
+        var configuration = Self.fast
+        configuration.leaseMs = 1_000
+        try await withQueue(configuration: configuration, shards: 2, manualClock: false) { queue, _, client, _ in
+            // One user per shard: each shard's first claim gets lease token 1, so the two jobs share a token.
+            let users = usersInDistinctShards(2, of: queue, prefix: "u")
+            let inHandler = AsyncStream.makeStream(of: Void.self)
+            let finish = AsyncStream.makeStream(of: Void.self)
+            let log = HandlerLog()
+            let consumer = QueueConsumer(queue: queue, subscriber: nil, id: "slow", logger: testLogger("c")) {
+                job, _ in
+                let entry = log.started(job, by: "slow")
+                // A second claim of a job is the failure under test: it ends at once, and the count shows it.
+                if entry < 2 {
+                    inHandler.continuation.yield()
+                    for await _ in finish.stream { break }
+                }
+                log.ended(entry)
+                return .done
+            }
+            for user in users {
+                try await queue.schedule(try job("slow", for: user), inMs: 0)
+            }
+            try await withConsumers([consumer]) { () async throws in
+                var started = 0
+                for await _ in inHandler.stream {
+                    started += 1
+                    if started == 2 { break }
+                }
+                var firsts: [(RedisArgument, String, Double)] = []
+                for user in users {
+                    let lease = queue.shardKeys(queue.shards.shard(of: user))[2]
+                    let member = "slow/\(user)"
+                    firsts.append(
+                        (lease, member, try #require(try await client.send("ZSCORE", lease, .string(member)).double)))
+                }
+                for (lease, member, first) in firsts {
+                    try await Self.waitUntilLeaseExtended(client, lease, member, from: first)
+                }
+                finish.continuation.finish()
+                try await log.waitForEnded(log.all.count)
+                try await Self.waitUntil { (try? await queue.stats().total.inFlight) == 0 }
+            }
+            #expect(log.all.count == 2)
+            let counters = try await queue.stats().total.counters
+            #expect(counters["claimed"] == 2 && counters["acked"] == 2 && counters["expiredLeases"] == nil)
         }
     }
 }

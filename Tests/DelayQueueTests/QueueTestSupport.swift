@@ -38,3 +38,17 @@ func claimAll(_ queue: DelayQueue, max: Int = 1_000) async throws -> [ClaimedJob
     }
     return jobs
 }
+
+/// `count` user ids whose jobs fall in `count` different shards of `queue`.
+func usersInDistinctShards(_ count: Int, of queue: DelayQueue, prefix: String = "u") -> [String] {
+    var users: [String] = []
+    var index = 0
+    while users.count < count {
+        let user = "\(prefix)\(index)"
+        if !users.contains(where: { queue.shards.shard(of: $0) == queue.shards.shard(of: user) }) {
+            users.append(user)
+        }
+        index += 1
+    }
+    return users
+}

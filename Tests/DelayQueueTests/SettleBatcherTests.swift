@@ -10,15 +10,7 @@ struct SettleBatcherTests {
     func oneFailingEntry() async throws {
         try await withQueue(shards: 8) { queue, _, client, _ in
             // Two users of different shards, one job each, both claimed.
-            var users: [String] = []
-            var index = 0
-            while users.count < 2 {
-                let user = "settle\(index)"
-                if !users.contains(where: { queue.shards.shard(of: $0) == queue.shards.shard(of: user) }) {
-                    users.append(user)
-                }
-                index += 1
-            }
+            let users = usersInDistinctShards(2, of: queue, prefix: "settle")
             var claimed: [ClaimedJob] = []
             for user in users {
                 try await queue.schedule(try job("n-\(user)", for: user), inMs: 0)
