@@ -103,8 +103,8 @@ struct LiveListenerTests {
         let steady = LiveListener(bufferLimit: 8)
         let expiring = LiveListener(bufferLimit: 8)
         let quiet = LiveListener(bufferLimit: 8)
-        ticker.add(steady, schedule: .init(every: .seconds(10)))
-        ticker.add(expiring, schedule: .init(every: .seconds(10), deadline: start + .seconds(3)))
+        ticker.add(steady, schedule: .init(every: .seconds(10)), now: start)
+        ticker.add(expiring, schedule: .init(every: .seconds(10), deadline: start + .seconds(3)), now: start)
         ticker.add(quiet, schedule: nil)
         #expect(ticker.count == 3)
 
@@ -136,7 +136,8 @@ struct LiveListenerTests {
         let ticker = LiveTicker()
         let start = ContinuousClock.now
         let listeners = (0..<1_000).map { _ in LiveListener(bufferLimit: 8) }
-        for listener in listeners { ticker.add(listener, schedule: .init(every: .seconds(10))) }
+        // All added at the same instant (a loaded machine could otherwise spread the adds themselves).
+        for listener in listeners { ticker.add(listener, schedule: .init(every: .seconds(10)), now: start) }
         ticker.tickDue(now: start + .milliseconds(4_900))
         let tooEarly = listeners.count(where: \.hasPendingTick)
         #expect(tooEarly == 0, "none before half the interval")

@@ -62,8 +62,7 @@ public final class LiveTicker: Service, Sendable {
     public var count: Int { self.state.withLock { $0.entries.count } }
 
     /// Registers `listener` (ticked by `schedule`, when given); ends it at once after a shutdown.
-    func add(_ listener: LiveListener, schedule: Schedule?) {
-        let now = ContinuousClock.now
+    func add(_ listener: LiveListener, schedule: Schedule?, now: ContinuousClock.Instant = .now) {
         let added = self.state.withLock { state -> Bool in
             guard !state.isShutdown else { return false }
             state.entries[ObjectIdentifier(listener)] = Entry(
