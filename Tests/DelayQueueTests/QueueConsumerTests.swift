@@ -44,7 +44,11 @@ final class HandlerLog: Sendable {
         if self.all.count(where: { $0.endedMs != nil }) >= count { return }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await ended in self.progress.stream where ended >= count { return }
+                // The count is read again on every wake-up: two handlers ending at once can yield their counts
+                // out of order, and the stream keeps only the newest, so the yielded value may be the smaller.
+                for await _ in self.progress.stream where self.all.count(where: { $0.endedMs != nil }) >= count {
+                    return
+                }
             }
             group.addTask {
                 try await Task.sleep(for: .seconds(seconds))
