@@ -65,8 +65,7 @@ struct APIEndToEndTests {
                 #expect(event.comment == "heartbeat", "only heartbeats while idle: \(event)")
                 heartbeats += 1
             }
-            let sent = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let id = try await api.notifyEventID()
             #expect(try await events.nextNotification()?.id == id)
             let next = try await events.next()
             #expect(next?.comment == "heartbeat")
@@ -81,8 +80,7 @@ struct APIEndToEndTests {
                 api, token: try await api.token(for: "newcomer"), lastEventID: "1700000000000-0")
             var events = stream.events.makeAsyncIterator()
             #expect(try await stream.waitUntilReady(&events).isEmpty)
-            let sent = try await api.notify(#"{"recipients":["newcomer"],"type":"message","push":null}"#)
-            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let id = try await api.notifyEventID(#"{"recipients":["newcomer"],"type":"message","push":null}"#)
             #expect(try await events.nextNotification()?.id == id)
             stream.close()
         }
@@ -93,9 +91,9 @@ struct APIEndToEndTests {
         try await withAPIServer(ingest: IngestConfiguration(inboxMaxLength: 10)) { api in
             var ids: [String] = []
             for index in 0..<300 {
-                let result = try await api.notify(
-                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#)
-                ids.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                ids.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#))
             }
             let stream = try await SSEStream.open(api, token: try await api.token(for: "alice"), lastEventID: ids[0])
             var events = stream.events.makeAsyncIterator()
@@ -120,21 +118,20 @@ struct APIEndToEndTests {
     func resumeAfterMissedEvents() async throws {
         try await withAPIServer { api in
             let token = try await api.token(for: "alice")
-            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let lastSeen = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            let lastSeen = try await api.notifyEventID()
             var missed: [String] = []
             for index in 0..<50 {
-                let result = try await api.notify(
-                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#)
-                missed.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                missed.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#))
             }
             let stream = try await SSEStream.open(api, token: token, lastEventID: lastSeen)
             var events = stream.events.makeAsyncIterator()
             let replayed = try await stream.waitUntilReady(&events)
             #expect(replayed.map(\.id) == missed.map(Optional.some))
-            let live = try await api.notify(#"{"recipients":["alice"],"type":"call","push":null}"#)
+            let liveID = try await api.notifyEventID(#"{"recipients":["alice"],"type":"call","push":null}"#)
             let next = try #require(try await events.nextNotification())
-            #expect(next.id == (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            #expect(next.id == liveID)
             stream.close()
         }
     }

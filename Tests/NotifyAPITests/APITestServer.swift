@@ -68,6 +68,17 @@ struct APITestServer: Sendable {
         guard response.status == 202 else { throw TestFailure("ingest answered \(response.status): \(response.body)") }
         return try response.object()
     }
+
+    /// Ingests one notification and returns the event id of its first recipient.
+    func notifyEventID(_ json: String = #"{"recipients":["alice"],"type":"message","push":null}"#) async throws
+        -> String
+    {
+        let answer = try await self.notify(json)
+        guard let id = (answer["recipients"] as? [[String: Any]])?.first?["event_id"] as? String else {
+            throw TestFailure("ingest answered no event id: \(answer)")
+        }
+        return id
+    }
 }
 
 struct TestResponse: Sendable {

@@ -16,9 +16,9 @@ struct AckRaceTests {
             let total = 300
             var eventIDs: [String] = []
             for index in 0..<total {
-                let sent = try await api.notify(
-                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":{"delay_ms":0}}"#)
-                eventIDs.append(try #require((sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                eventIDs.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":{"delay_ms":0}}"#))
             }
             let token = try await api.token(for: "alice")
             let shard = api.queue.shards.shard(of: "alice")
@@ -65,8 +65,7 @@ struct AckRaceTests {
     @Test("bob acking alice's event ids cancels nothing of hers")
     func ackOtherUsersEvents() async throws {
         try await withAPIServer { api in
-            let sent = try await api.notify(#"{"recipients":["alice"],"type":"message"}"#)
-            let aliceEvent = try #require((sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            let aliceEvent = try await api.notifyEventID(#"{"recipients":["alice"],"type":"message"}"#)
             let bob = try await api.token(for: "bob")
             for body in [#"{"ids":["\#(aliceEvent)"]}"#, #"{"up_to":"\#(aliceEvent)"}"#] {
                 let ack = try await api.send(.POST, "/v1/ack", bearer: bob, json: body)
@@ -86,9 +85,9 @@ struct AckRaceTests {
             #expect(try await api.client.send("CLIENT", "KILL", "TYPE", "pubsub").int == 1)
             var sent: [String] = []
             for index in 0..<20 {
-                let result = try await api.notify(
-                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#)
-                sent.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                sent.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index)},"push":null}"#))
             }
             var received: [String] = []
             while received.count < sent.count, let event = try await events.nextNotification() {

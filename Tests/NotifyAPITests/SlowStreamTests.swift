@@ -84,17 +84,16 @@ struct SlowStreamTests {
             _ = try await fast.waitUntilReady(&fastEvents)
             // The stalled client resumes after a first event: whenever its stream goes live on the server, it
             // owes the client every event after that one.
-            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let firstID = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+            let firstID = try await api.notifyEventID()
             _ = try await fastEvents.nextNotification()
             let slow = try StalledStreamClient(port: port, path: "/v1/stream", token: token, lastEventID: firstID)
             let padding = String(repeating: "x", count: 3_900)
             var sent: [String] = []
             for index in 0..<2_000 {
-                let result = try await api.notify(
-                    #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index),"p":"\#(padding)"},"push":null}"#
-                )
-                sent.append(try #require((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String))
+                sent.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index),"p":"\#(padding)"},"push":null}"#
+                    ))
                 let event = try #require(try await fastEvents.nextNotification())
                 #expect(event.id == sent.last, "the fast client gets every event, in order")
             }

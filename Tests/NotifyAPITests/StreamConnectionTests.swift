@@ -66,16 +66,14 @@ struct StreamConnectionTests {
             // Published while no subscription exists: only the replay can bring them.
             var sent: [String?] = []
             for _ in 0..<3 {
-                let result = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-                sent.append((result["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
+                sent.append(try await api.notifyEventID())
             }
             var received: [String?] = []
             for _ in 0..<3 { received.append(try await events.nextNotification()?.id) }
             #expect(received == sent)
             #expect(try await api.subscriberConnects() > before, "the subscriber reconnected")
             // Live again, and nothing came twice: the next event is the next one.
-            let live = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let id = (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let id = try await api.notifyEventID()
             #expect(try await events.nextNotification()?.id == id)
             stream.close()
         }
@@ -106,8 +104,7 @@ struct StreamConnectionTests {
             let stream = try await SSEStream.open(api, path: "/v1/stream?access_token=\(token)", token: nil)
             var events = stream.events.makeAsyncIterator()
             _ = try await stream.waitUntilReady(&events)
-            let sent = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let id = (sent["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let id = try await api.notifyEventID()
             #expect(try await events.nextNotification()?.id == id)
             stream.close()
         }
@@ -119,16 +116,13 @@ struct StreamConnectionTests {
             issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret,
             leewaySeconds: 0)
         try await withAPIServer(tokens: tokens, streamHandler: false) { api in
-            let first = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let firstID = try #require((first["recipients"] as? [[String: Any]])?.first?["event_id"] as? String)
-            let second = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let secondID = (second["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let firstID = try await api.notifyEventID()
+            let secondID = try await api.notifyEventID()
             let stream = try await SSEStream.open(
                 api, token: try await api.token(for: "alice", expiresIn: 3), lastEventID: firstID)
             var events = stream.events.makeAsyncIterator()
             #expect(try await stream.waitUntilReady(&events).map(\.id) == [secondID], "the replay after the resume id")
-            let live = try await api.notify(#"{"recipients":["alice"],"type":"message","push":null}"#)
-            let liveID = (live["recipients"] as? [[String: Any]])?.first?["event_id"] as? String
+            let liveID = try await api.notifyEventID()
             #expect(try await events.nextNotification()?.id == liveID)
             var rest: [String?] = []
             while let event = try await events.next() {
