@@ -1,4 +1,5 @@
 import Foundation
+import NotifyCore
 import Testing
 
 @testable import NotifyAPI

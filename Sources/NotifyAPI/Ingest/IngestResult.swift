@@ -1,3 +1,5 @@
+import NotifyCore
+
 /// The answer to an ingest: the notification id and, per recipient, the event id and what happens with the push.
 public struct IngestResult: Encodable, Sendable, Hashable {
     public struct Recipient: Encodable, Sendable, Hashable {

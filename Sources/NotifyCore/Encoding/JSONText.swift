@@ -2,9 +2,9 @@ import Foundation
 
 /// Builds JSON text by hand where the parts are already JSON (pre-rendered event members), so they are not
 /// parsed and encoded again for every recipient or reader.
-enum JSONText {
+public enum JSONText {
     /// `text` as a JSON string literal, quotes included.
-    static func quoted(_ text: String) -> String {
+    public static func quoted(_ text: String) -> String {
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
@@ -23,12 +23,12 @@ enum JSONText {
     }
 
     /// Object members `"name":value` joined by commas, skipping absent values; values are JSON text already.
-    static func members(_ pairs: [(String, String?)]) -> String {
+    public static func members(_ pairs: [(String, String?)]) -> String {
         pairs.compactMap { name, value in value.map { "\"\(name)\":\($0)" } }.joined(separator: ",")
     }
 
     /// Compact JSON of an encodable value.
-    static func encode(_ value: some Encodable) throws -> String {
+    public static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
