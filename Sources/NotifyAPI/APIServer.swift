@@ -40,6 +40,11 @@ public struct APIServer: Sendable {
         self.configuration = configuration
     }
 
+    /// Acks events for the API and for a Plexer in the same process.
+    public var acknowledger: EventAcknowledger {
+        EventAcknowledger(queue: self.queue, maxIDs: self.configuration.maxAckIDs)
+    }
+
     /// A router with every API route and the problem and metrics middlewares; the caller adds the ops routes.
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
@@ -71,7 +76,7 @@ public struct APIServer: Sendable {
             .register(on: router.group("v1/stream").add(middleware: user))
         InboxRoutes(inbox: self.inbox, maxPageSize: limits.maxPageSize)
             .register(on: router.group("v1/inbox").add(middleware: user))
-        AckRoutes(queue: self.queue, maxIDs: limits.maxAckIDs, maxBodyBytes: 64 * 1024)
+        AckRoutes(acknowledger: self.acknowledger, maxBodyBytes: 64 * 1024)
             .register(on: router.group("v1/ack").add(middleware: user))
         let devices = DeviceRoutes(store: self.devices, egress: self.configuration.egress)
         let preferences = PreferenceRoutes(store: self.preferences, maxDelayMs: self.queue.configuration.maxDelayMs)

@@ -1,6 +1,5 @@
 import DelayQueue
 import Hummingbird
-import Metrics
 import NotifyCore
 
 /// `POST /v1/ack`: the app fetched these events, so their pushes must not go out.
@@ -38,10 +37,8 @@ struct AckRoutes {
         }
     }
 
-    let queue: DelayQueue
-    let maxIDs: Int
+    let acknowledger: EventAcknowledger
     let maxBodyBytes: Int
-    private static let cancelled = Counter(label: "notify_pushes_cancelled_by_ack_total")
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.post { request, context -> Response in
@@ -52,26 +49,16 @@ struct AckRoutes {
             }
             var events: [StreamID] = []
             if let ids = body.ids {
-                guard (1...self.maxIDs).contains(ids.count) else {
-                    throw Problem.invalidRequest("ids must have 1 to \(self.maxIDs) event ids", fields: ["ids"])
+                let maxIDs = self.acknowledger.maxIDs
+                guard (1...maxIDs).contains(ids.count) else {
+                    throw Problem.invalidRequest("ids must have 1 to \(maxIDs) event ids", fields: ["ids"])
                 }
                 for (index, text) in ids.enumerated() {
                     events.append(try InboxRoutes.eventID(text, name: "ids[\(index)]")!)
                 }
             }
             let upTo = try body.upTo.map { try InboxRoutes.eventID($0, name: "up_to")! }
-            var summary = CancelSummary()
-            if let upTo {
-                summary = try await self.queue.cancelUpTo(userID: user, eventID: upTo)
-            }
-            if !events.isEmpty {
-                let more = try await self.queue.cancelPending(userID: user, eventIDs: events)
-                summary.cancelled += more.cancelled
-                summary.markedClaimed += more.markedClaimed
-                summary.alreadyDone += more.alreadyDone
-                summary.unknown += more.unknown
-            }
-            Self.cancelled.increment(by: summary.cancelled)
+            let summary = try await self.acknowledger.ack(userID: user, ids: events, upTo: upTo)
             return try JSONBody.response(
                 AckResponse(
                     cancelled: summary.cancelled, inFlight: summary.markedClaimed, alreadySent: summary.alreadyDone))
