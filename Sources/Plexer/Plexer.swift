@@ -1,2 +1,0 @@
-/// Placeholder of the Plexer part; filled by its own issue.
-public enum PlexerModule {}
