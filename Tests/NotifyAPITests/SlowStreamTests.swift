@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import NotifyAPI
 import NotifyCore
+import RedisClient
 import Synchronization
 import Testing
 
@@ -115,5 +116,45 @@ struct SlowStreamTests {
             #expect(received + rest == sent)
             resumed.close()
         }
+    }
+
+    @Test("a live reader that stops reading altogether is closed after the stall timeout, its subscription released")
+    func stalledLiveReaderIsClosed() async throws {
+        // A buffer large enough that the listener never overflows: only the stall can end this stream.
+        try await withAPIServer(
+            api: APIConfiguration(streamBufferEvents: 10_000), ingest: IngestConfiguration(inboxMaxLength: 10_000)
+        ) { api in
+            let token = try await api.token(for: "alice")
+            let port = try #require(URL(string: api.baseURL)?.port)
+            let firstID = try await api.notifyEventID()
+            let slow = try StalledStreamClient(port: port, path: "/v1/stream", token: token, lastEventID: firstID)
+            try await waitUntil("the stream is live") { api.subscriber.subscribedCount == 1 }
+            let padding = String(repeating: "x", count: 3_900)
+            var sent: [String] = []
+            // About 6 MB: more than the kernel's socket buffers and NIO's high watermark take.
+            for index in 0..<1_500 {
+                sent.append(
+                    try await api.notifyEventID(
+                        #"{"recipients":["alice"],"type":"message","payload":{"n":\#(index),"p":"\#(padding)"},"push":null}"#
+                    ))
+            }
+            // Without reading anything, the client is dropped: the server let go of its subscription.
+            try await waitUntil("the stalled stream ended") { api.subscriber.subscribedCount == 0 }
+            let seen = try await slow.readToEnd(requireClose: true)
+            let received = seen.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n").compactMap {
+                line -> String? in line.hasPrefix("id: ") ? String(line.dropFirst(4)) : nil
+            }
+            #expect(received.count < sent.count && received == Array(sent.prefix(received.count)))
+        }
+    }
+}
+
+/// Waits for a condition that has no event to await (a server-side count), polling briefly, up to 30 s (a deadline
+/// for failures only).
+func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while !(try await condition()) {
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting: \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
     }
 }

@@ -59,6 +59,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private struct Stalled: Error {}
+    /// The server drains while a replay runs.
+    private struct Draining: Error {}
 
     private let service: Service
     private var state = State.forwarding
@@ -69,6 +71,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var routerCloses = false
     private var task: Task<Void, Never>?
     private var listener: LiveListener?
+    /// Armed while a live stream's socket takes nothing: a reader that stays stuck for ``stallTimeout`` is too slow.
+    private var liveStall: Scheduled<Void>?
     private var expiry: ContinuousClock.Instant?
     private var user = ""
     private var last: StreamID?
@@ -91,7 +95,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // The channel keeps its last read buffer for the next read: at NIO's default first size (2 KiB) that is
-        // 2 KiB held by every idle stream. A stream's request fits in 1 KiB; larger requests grow it as they come.
+        // 2 KiB held by every idle stream. A stream's request fits in 1 KiB; larger requests (every connection
+        // starts here, ingest too) grow it after their first read.
         try? context.channel.syncOptions?.setOption(
             ChannelOptions.recvAllocator,
             value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1_024, maximum: 65_536))
@@ -122,7 +127,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
                 self.routerRequests += 1
-                if head.headerFields[.connection]?.lowercased() == "close" { self.routerCloses = true }
+                // Compared as Hummingbird does (exactly), so both agree on whether the connection ends.
+                if head.headerFields[.connection] == "close" { self.routerCloses = true }
             }
             context.fireChannelRead(data)
         case .reading(let head):
@@ -193,7 +199,11 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .live = self.state {
-            self.pump()
+            self.liveStall?.cancel()
+            self.liveStall = nil
+            // Not at once: NIO reports writability from inside a flush, which may be one of `pump`'s own.
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { handler.value.pump() }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -277,23 +287,26 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let (listener, last) = try await service.feed.open(
             userID: user, after: after, checkLost: checkLost,
             schedule: LiveTicker.Schedule(every: service.heartbeat, deadline: expiry),
-            onLost: { oldest in try await Self.write(SSEFrames.lost(oldest: oldest), to: handler, on: loop) },
-            deliver: { event in try await Self.write(SSEFrames.notification(event), to: handler, on: loop) })
+            onLost: { oldest in try await Self.write([SSEFrames.lost(oldest: oldest)], to: handler, on: loop) },
+            deliver: { page in try await Self.write(page.map(SSEFrames.notification), to: handler, on: loop) })
         loop.execute { handler.value.goLive(listener, last: last) }
     }
 
-    /// A replayed frame, written from the starting task; returns once it is on the socket (the replay's
-    /// back-pressure), or throws when the socket takes nothing for ``stallTimeout``.
+    /// Replayed frames (a page), written from the starting task with one flush; returns once they are on the
+    /// socket (the replay's back-pressure), or throws when the socket does not take them within ``stallTimeout``,
+    /// or when the server drains (the client resumes from the last id it got).
     private static func write(
-        _ frame: ByteBuffer, to handler: NIOLoopBound<SSEStreamHandler>, on loop: any EventLoop
+        _ frames: [ByteBuffer], to handler: NIOLoopBound<SSEStreamHandler>, on loop: any EventLoop
     ) async throws {
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
             let handler = handler.value
-            guard let context = handler.context, case .starting = handler.state else {
+            guard let context = handler.context, case .starting = handler.state, let lastFrame = frames.last else {
                 return loop.makeFailedFuture(CancellationError())
             }
+            guard !handler.isQuiescing else { return loop.makeFailedFuture(Draining()) }
             handler.sendHead()
-            let written = context.writeAndFlush(handler.wrapOutboundOut(.body(frame)))
+            for frame in frames.dropLast() { context.write(handler.wrapOutboundOut(.body(frame)), promise: nil) }
+            let written = context.writeAndFlush(handler.wrapOutboundOut(.body(lastFrame)))
             let promise = loop.makePromise(of: Void.self)
             let timeout = loop.scheduleTask(in: Self.stallTimeout) { promise.fail(Stalled()) }
             written.whenComplete { result in
@@ -359,6 +372,11 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes what the listener has while the socket takes it, with one flush; handles the listener's end.
     private func pump() {
         guard case .live = self.state, let context, let listener else { return }
+        if let expiry = self.expiry, ContinuousClock.now >= expiry {
+            // Before anything buffered: nothing published after the token expired goes out.
+            context.write(self.wrapOutboundOut(.body(SSEFrames.tokenExpired)), promise: nil)
+            return self.finish()
+        }
         var written = 0
         defer { InboxFeed.countDelivered(written) }
         while context.channel.isWritable {
@@ -395,11 +413,28 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if items.isEmpty { break }
         }
         context.flush()
+        self.watchStall(context)
+    }
+
+    /// A reader that keeps its connection but stops reading would otherwise hold its buffered events (and its
+    /// overflow) forever: `pump` runs only when the socket takes more.
+    private func watchStall(_ context: ChannelHandlerContext) {
+        guard !context.channel.isWritable, self.liveStall == nil, case .live = self.state else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.liveStall = context.eventLoop.scheduleTask(in: Self.stallTimeout) { handler.value.liveStalled() }
+    }
+
+    private func liveStalled() {
+        self.liveStall = nil
+        guard case .live = self.state, let context else { return }
+        context.write(self.wrapOutboundOut(.body(SSEFrames.overflow)), promise: nil)
+        self.finish()
     }
 
     /// The pub/sub connection dropped (and everything it brought was written): events published meanwhile are
     /// replayed from the inbox after the last one written, before live delivery goes on.
     private func resubscribe() {
+        guard case .live = self.state, self.listener != nil else { return }
         guard let context else { return self.stop() }
         self.listener?.close()
         self.listener = nil
@@ -444,6 +479,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard self.headSent else { return self.refuse(error) }
         if error is Stalled, let context {
             context.write(self.wrapOutboundOut(.body(SSEFrames.overflow)), promise: nil)
+        } else if error is Draining || error is CancellationError {
+            // ends cleanly; the client resumes
         } else {
             self.service.logger.warning("a stream ended on an error", metadata: ["error": "\(error)"])
         }
@@ -460,7 +497,11 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let error = error as? Problem {
             problem = error
         } else {
-            self.service.logger.warning("a stream could not start", metadata: ["error": "\(error)"])
+            // Redis being down is reported by /readyz and the client's 503; one line per refused reconnect would
+            // flood the log.
+            self.service.logger.log(
+                level: error is RedisClientError ? .debug : .warning, "a stream could not start",
+                metadata: ["error": "\(error)"])
             problem = Problem.unavailable("live events are unavailable for now; reconnect later")
         }
         self.stop()
@@ -492,6 +533,8 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             Self.open.decrement()
         }
         self.state = .closed
+        self.liveStall?.cancel()
+        self.liveStall = nil
         self.task?.cancel()
         self.task = nil
         self.listener?.close()

@@ -58,7 +58,9 @@ public struct InboxFeed: Sendable {
             let listener: LiveListener
             (listener, last) = try await self.open(
                 userID: userID, after: last, checkLost: checkLost, schedule: schedule, onLost: onLost,
-                deliver: deliver)
+                deliver: { page in
+                    for event in page { try await deliver(event) }
+                })
             defer { listener.close() }
             checkLost = true
             if !ready {
@@ -93,9 +95,12 @@ public struct InboxFeed: Sendable {
     /// after `last` (from its start when `nil`) through `deliver`. Returns the listener, whose items come next
     /// (pass each message through ``liveEvent(_:after:)``), and the last id delivered. Throws with nothing left
     /// subscribed.
+    ///
+    /// The replay comes a page at a time (``replayPageSize`` events), so a reader can write a page with one flush;
+    /// `deliver` returns once the page is written (or throws to stop: the reader then resumes from its last id).
     public func open(
         userID: String, after last: StreamID?, checkLost: Bool, schedule: LiveTicker.Schedule?,
-        onLost: (StreamID?) async throws -> Void, deliver: (InboxEvent) async throws -> Void
+        onLost: (StreamID?) async throws -> Void, deliver: ([InboxEvent]) async throws -> Void
     ) async throws -> (listener: LiveListener, last: StreamID?) {
         let listener = try await self.hub.listen(to: userID, schedule: schedule)
         do {
@@ -128,15 +133,14 @@ public struct InboxFeed: Sendable {
     }
 
     private func replay(
-        userID: String, after last: inout StreamID?, deliver: (InboxEvent) async throws -> Void
+        userID: String, after last: inout StreamID?, deliver: ([InboxEvent]) async throws -> Void
     ) async throws {
         while true {
             let page = try await self.inbox.events(of: userID, after: last, limit: self.replayPageSize)
-            for event in page {
-                try await deliver(event)
-                Self.delivered.increment()
-                last = event.id
-            }
+            if page.isEmpty { return }
+            try await deliver(page)
+            Self.delivered.increment(by: page.count)
+            last = page.last?.id
             if page.count < self.replayPageSize { return }
         }
     }
