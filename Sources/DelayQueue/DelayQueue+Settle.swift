@@ -42,9 +42,13 @@ extension DelayQueue {
         try await self.settleEach(batch: settlements).map { try $0.get() }
     }
 
-    /// As ``settle(batch:)``, with each entry's own result: a script error on one shard group's keys fails that
-    /// group's entries only (the other groups were applied). Throws when the pipeline itself failed (a timeout, a
-    /// lost connection), where no entry can tell whether it was applied.
+    /// As ``settle(batch:)``, with each entry's own result: a script error on one job's keys fails that job only.
+    /// Throws when the pipeline itself failed (a timeout, a lost connection), where no entry can tell whether it
+    /// was applied.
+    ///
+    /// A script error aborts its call partway (Redis does not roll back): the group's jobs before the bad one were
+    /// applied, the rest not. So a group that fails is settled again one job per call; jobs already applied then
+    /// answer `stale` for their token, which means settled.
     public func settleEach(
         batch settlements: [(job: ClaimedJob, action: SettleAction)]
     ) async throws -> [Result<SettleOutcome, any Error>] {
@@ -57,6 +61,21 @@ extension DelayQueue {
                 (shard: shard, indices: Array(indices[$0..<min($0 + Self.jobsPerCall, indices.count)]))
             }
         }
+        var outcomes = try await self.settle(settlements, in: groups)
+        let failedTogether = groups.filter { $0.indices.count > 1 && (try? outcomes[$0.indices[0]].get()) == nil }
+        if !failedTogether.isEmpty {
+            let alone = failedTogether.flatMap { group in group.indices.map { (shard: group.shard, indices: [$0]) } }
+            let again = try await self.settle(settlements, in: alone)
+            for group in alone { outcomes[group.indices[0]] = again[group.indices[0]] }
+        }
+        return outcomes
+    }
+
+    /// One script call per group, pipelined; the results of the entries in `groups`, by index into `settlements`
+    /// (entries in no group are left as failures).
+    private func settle(
+        _ settlements: [(job: ClaimedJob, action: SettleAction)], in groups: [(shard: Int, indices: [Int])]
+    ) async throws -> [Result<SettleOutcome, any Error>] {
         let calls = groups.map { group in
             var keys = self.keys.shardKeys(group.shard)
             var arguments: [RedisArgument] = [
@@ -82,7 +101,11 @@ extension DelayQueue {
             return RedisScriptCall(keys: keys, arguments: arguments)
         }
         let replies = try await self.client.eval(self.scripts.settle, batch: calls)
-        var outcomes = [Result<SettleOutcome, any Error>](repeating: .success(.stale), count: settlements.count)
+        guard replies.count == groups.count else {
+            throw DelayQueueError(.unexpectedReply, "settle got \(replies.count) replies for \(groups.count) calls")
+        }
+        var outcomes = [Result<SettleOutcome, any Error>](
+            repeating: .failure(DelayQueueError(.unexpectedReply, "not settled")), count: settlements.count)
         for (group, reply) in zip(groups, replies) {
             do {
                 guard let values = try reply.throwingIfError().array, values.count == group.indices.count else {

@@ -381,13 +381,18 @@ public final class QueueConsumer: Service, Sendable {
                     metadata: ["notify.job.id": "\(job.id)", "error": "\(error)"])
                 let now = ContinuousClock.now
                 failingSince = failingSince ?? now
-                guard !(error is CancellationError), !Task.isShuttingDownGracefully, now < lease.deadline,
-                    now - failingSince! < .milliseconds(self.queue.configuration.leaseMs)
-                else { return }
+                // While the process stops, a few more seconds: a transient error (a reset during the same deploy)
+                // must not turn a landed ack into a push sent again.
+                let budget: Duration =
+                    Task.isShuttingDownGracefully ? .seconds(5) : .milliseconds(self.queue.configuration.leaseMs)
+                guard !(error is CancellationError), now < lease.deadline, now - failingSince! < budget else {
+                    return
+                }
             }
             self.state.withLock { $0.leased[job.leaseKey] = lease }
             do {
-                try await Task.sleep(for: backoff)
+                // Jittered, so jobs that failed together do not come back together.
+                try await Task.sleep(for: backoff * Double.random(in: 0.5...1.5))
             } catch {
                 return  // the consumer stops: the lease expires and another claim retries the job
             }
@@ -414,9 +419,12 @@ public final class QueueConsumer: Service, Sendable {
             }
             guard !due.isEmpty else { continue }
             do {
-                let outcomes = try await self.queue.settle(batch: due.map { ($0, .extendLease) })
+                // Each job's own result: a group that failed keeps its old deadline and is tried on the next tick,
+                // without discarding the extensions that landed.
+                let results = try await self.queue.settleEach(batch: due.map { ($0, .extendLease) })
                 var extended = 0
-                for (job, outcome) in zip(due, outcomes) {
+                for (job, result) in zip(due, results) {
+                    guard case .success(let outcome) = result else { continue }
                     let known = self.state.withLock { state -> Bool in
                         guard state.leased[job.leaseKey] != nil else { return false }
                         if outcome == .extended {

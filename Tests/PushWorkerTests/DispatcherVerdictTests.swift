@@ -1,4 +1,5 @@
 import DelayQueue
+import NotifyCore
 import Testing
 
 @testable import PushWorker
@@ -24,6 +25,16 @@ struct DispatcherVerdictTests {
             return
         }
         #expect(error.contains("after 3 attempts"))
+    }
+
+    @Test("a push that fell due in quiet hours counts as held only from their end, not from its due time")
+    func quietHoursAreNotHeldTime() throws {
+        // Due at 23:00 UTC, quiet 22:00-07:00 UTC: held from 07:00 the next day.
+        let due = Int64(1_764_716_400_000)  // 2025-12-02 23:00 UTC
+        let message = PushMessage(eventID: "1-0", dueMs: due, notificationID: "n", type: "message")
+        let quiet = Preferences(quietHours: Preferences.QuietHours(start: "22:00", end: "07:00", timeZone: "UTC"))
+        #expect(PushDispatcher.heldSinceMs(message, preferences: quiet) == due + 8 * 3_600_000)
+        #expect(PushDispatcher.heldSinceMs(message, preferences: Preferences()) == due)
     }
 
     @Test("held back by an open breaker: deferred without an attempt for an hour past due, then it counts")

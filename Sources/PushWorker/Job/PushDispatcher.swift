@@ -184,8 +184,9 @@ public final class PushDispatcher: Sendable {
                 [index],
                 cancelled[index]
                     ? .dropped
-                    // From the push's first due time (the payload's): every deferral moves the job's own due time.
-                    : Self.verdict(named, attempt: job.attempt, heldForMs: nowMs - members[index].message.dueMs))
+                    : Self.verdict(
+                        named, attempt: job.attempt,
+                        heldForMs: nowMs - Self.heldSinceMs(members[index].message, preferences: preferences)))
         }
         if proceeding.contains(where: { verdicts.results[$0] != .done && verdicts.results[$0] != .dropped }) {
             // A job will run again (or be replayed): remember who got it, so that run skips them. When it is
@@ -275,6 +276,15 @@ public final class PushDispatcher: Sendable {
     /// each hold counts one, so a destination that never comes back ends in the dead letters, not in claims every
     /// few seconds for the push's whole time to live.
     static let maxHoldMs: Int64 = 3_600_000
+
+    /// Since when a push counts as held back (by a breaker, or a cancel check without answer): from its first due
+    /// time, the payload's, since every deferral moves the job's own; but a push that fell due in quiet hours only
+    /// from their end, so a night's wait does not count as an hour of breaker trouble.
+    static func heldSinceMs(_ message: PushMessage, preferences: Preferences) -> Int64 {
+        let due = Date(timeIntervalSince1970: Double(message.dueMs) / 1_000)
+        guard let end = preferences.quietHoursEnd(after: due) else { return message.dueMs }
+        return max(message.dueMs, Int64(end.timeIntervalSince1970 * 1_000))
+    }
 
     /// One job's result from its devices' outcomes: retry if any device should be retried, defer if any was held
     /// back, dead-letter if any failed for good, else done. Per job, since coalesced jobs may be on different
