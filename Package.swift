@@ -152,11 +152,13 @@ let package = Package(
         .target(
             name: "Plexer",
             dependencies: [
+                "DelayQueue",
                 "NotifyAPI",
                 "NotifyCore",
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -215,9 +217,11 @@ let package = Package(
             dependencies: [
                 "NotifyCore",
                 "RedisClient",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/NotifyTestSupport",
             swiftSettings: swiftSettings
@@ -290,6 +294,23 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlexerTests",
+            dependencies: [
+                "DelayQueue",
+                "NotifyAPI",
+                "NotifyCore",
+                "NotifyTestSupport",
+                "Plexer",
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["ws_driver.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -38,7 +38,7 @@ public struct Problem: HTTPResponseError, Sendable, Hashable {
     }
 
     /// The problem JSON, with `instance` set to the request's path.
-    func body(instance: String) throws -> ByteBuffer {
+    public func body(instance: String) throws -> ByteBuffer {
         var object: [String: ProblemValue] = self.extensions
         object["type"] = .string(self.type)
         object["title"] = .string(self.title)
@@ -51,7 +51,7 @@ public struct Problem: HTTPResponseError, Sendable, Hashable {
     }
 
     /// The response's header fields: the problem media type, and the auth scheme with a 401.
-    var headerFields: HTTPFields {
+    public var headerFields: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if self.status == .unauthorized {
             headers[.wwwAuthenticate] = "Bearer"

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import NotifyAPI
 import NotifyCore
+import Plexer
 import PushWorker
 import RedisClient
 import ServiceLifecycle
@@ -19,11 +20,13 @@ struct APIProcess {
     let trimmer: QueueTrimmer
     /// The push worker `notify dev` runs beside the API.
     let worker: PushWorkerService?
+    /// The Plexer `notify dev` runs beside the API, and where it listens.
+    let plexer: (services: PlexerServices, listen: HTTPListenConfiguration)?
     let setup: ProcessSetup
 
     static func prepare(
         setup: ProcessSetup, provision: RedisProvision, dev: Bool, userTokens: UserTokenConfiguration? = nil,
-        withWorker: Bool = false
+        withWorker: Bool = false, withPlexer: Bool = false
     ) async throws -> APIProcess {
         let logger = setup.logger
         let redis = RedisClient(configuration: provision.configuration, logger: logger)
@@ -49,21 +52,32 @@ struct APIProcess {
                 ReadinessReport.subscriber(subscriber),
             ])
         }
+        let plexer =
+            withPlexer
+            ? (
+                services: PlexerServices(
+                    feed: assembly.server.feed, verifier: assembly.server.userTokens,
+                    acknowledger: assembly.server.acknowledger,
+                    configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")), logger: logger),
+                listen: try PlexerListen.configuration(setup.config)
+            ) : nil
         return APIProcess(
             redis: redis, assembly: assembly, router: router, ops: ops,
-            trimmer: QueueTrimmer(queue: queue, logger: logger), worker: worker, setup: setup)
+            trimmer: QueueTrimmer(queue: queue, logger: logger), worker: worker, plexer: plexer, setup: setup)
     }
 
-    /// The services in dependency order (Redis first, the HTTP servers and the live ticker last), so a graceful shutdown stops taking
-    /// traffic before it closes Redis. With `http.opsPort` set, `/metrics`, `/healthz` and `/readyz` get a listener
-    /// of their own (an internal network) and leave the API's; `onListening` gets the API's and the ops base URLs
-    /// once both listen.
+    /// The services in dependency order (Redis first, the HTTP servers and the live ticker last), so a graceful
+    /// shutdown stops taking traffic before it closes Redis. With `http.opsPort` set, `/metrics`, `/healthz` and
+    /// `/readyz` get a listener of their own (an internal network) and leave the API's; `onListening` gets the
+    /// base URLs once every listener listens.
     func serviceGroup(
         http: HTTPListenConfiguration, signals: [UnixSignal],
-        onListening: @escaping @Sendable (_ api: String, _ ops: String) -> Void
+        onListening: @escaping @Sendable (ListeningURLs.Bases) -> Void
     ) -> ServiceGroup {
-        let bases = ListeningURLs(onBoth: onListening)
-        let listening = { @Sendable (api: String?, ops: String?) in bases.set(api: api, ops: ops) }
+        let bases = ListeningURLs(expectPlexer: self.plexer != nil, onAll: onListening)
+        let listening = { @Sendable (api: String?, ops: String?, plexer: String?) in
+            bases.set(api: api, ops: ops, plexer: plexer)
+        }
         var services: [any Service] = [self.redis, self.assembly.subscriber, self.trimmer]
         if let worker = self.worker { services.append(worker) }
         if let opsPort = http.opsPort {
@@ -75,7 +89,7 @@ struct APIProcess {
                     configuration: ApplicationConfiguration(
                         address: .hostname(http.host, port: opsPort), serverName: "notify-ops"),
                     onServerRunning: { channel in
-                        listening(nil, "http://\(http.host):\(channel.localAddress?.port ?? opsPort)")
+                        listening(nil, "http://\(http.host):\(channel.localAddress?.port ?? opsPort)", nil)
                     },
                     logger: self.setup.logger))
         } else {
@@ -89,9 +103,15 @@ struct APIProcess {
                     address: .hostname(http.host, port: http.port), serverName: "notify"),
                 onServerRunning: { channel in
                     let base = "http://\(http.host):\(channel.localAddress?.port ?? http.port)"
-                    listening(base, http.opsPort == nil ? base : nil)
+                    listening(base, http.opsPort == nil ? base : nil, nil)
                 },
                 logger: self.setup.logger))
+        if let plexer = self.plexer {
+            services.append(
+                PlexerServer(services: plexer.services, host: plexer.listen.host, port: plexer.listen.port) { port in
+                    listening(nil, nil, "ws://\(plexer.listen.host):\(port)\(PlexerServer.path)")
+                })
+        }
         // After the servers: on shutdown it goes first and ends the open streams, so the servers drain at once.
         services.append(self.assembly.ticker)
         return ServiceGroup(
@@ -99,41 +119,50 @@ struct APIProcess {
                 services: services, gracefulShutdownSignals: signals, logger: self.setup.logger))
     }
 
-    /// Runs until SIGTERM or SIGINT; `banner` gets the base URL and any development credentials, and returns what
+    /// Runs until SIGTERM or SIGINT; `banner` gets the base URLs and any development credentials, and returns what
     /// to print once listening.
     static func run(
-        setup: ProcessSetup, provision: RedisProvision, dev: Bool, withWorker: Bool = false,
-        banner:
-            @escaping @Sendable (_ api: String, _ ops: String, APIAssembly.DevCredentials?, PushWorkerService?) ->
-            String
+        setup: ProcessSetup, provision: RedisProvision, dev: Bool, withWorker: Bool = false, withPlexer: Bool = false,
+        banner: @escaping @Sendable (ListeningURLs.Bases, APIAssembly.DevCredentials?, PushWorkerService?) -> String
     ) async throws {
-        let process = try await Self.prepare(setup: setup, provision: provision, dev: dev, withWorker: withWorker)
+        let process = try await Self.prepare(
+            setup: setup, provision: provision, dev: dev, withWorker: withWorker, withPlexer: withPlexer)
         let credentials = process.assembly.devCredentials
         let worker = process.worker
         let http = try HTTPListenConfiguration(config: setup.config.scoped(to: "http"))
-        try await process.serviceGroup(http: http, signals: [.sigterm, .sigint]) { api, ops in
+        try await process.serviceGroup(http: http, signals: [.sigterm, .sigint]) { bases in
             // Unbuffered, so the URLs show at once even when stdout is a pipe.
-            FileHandle.standardOutput.write(Data(banner(api, ops, credentials, worker).utf8))
+            FileHandle.standardOutput.write(Data(banner(bases, credentials, worker).utf8))
         }.run()
     }
 }
 
-/// Gathers the API's and the ops listener's base URLs as each server starts, and reports both once known.
-private final class ListeningURLs: Sendable {
-    private let urls = Mutex<(api: String?, ops: String?)>((nil, nil))
-    private let onBoth: @Sendable (String, String) -> Void
-
-    init(onBoth: @escaping @Sendable (String, String) -> Void) {
-        self.onBoth = onBoth
+/// Gathers the listeners' base URLs as each server starts, and reports them once all are known.
+final class ListeningURLs: Sendable {
+    struct Bases: Sendable {
+        var api: String
+        var ops: String
+        /// The Plexer's `ws://…/ws`, when this process runs one.
+        var plexer: String?
     }
 
-    func set(api: String?, ops: String?) {
-        let both = self.urls.withLock { urls -> (String, String)? in
+    private let urls = Mutex<(api: String?, ops: String?, plexer: String?)>((nil, nil, nil))
+    private let expectPlexer: Bool
+    private let onAll: @Sendable (Bases) -> Void
+
+    init(expectPlexer: Bool, onAll: @escaping @Sendable (Bases) -> Void) {
+        self.expectPlexer = expectPlexer
+        self.onAll = onAll
+    }
+
+    func set(api: String?, ops: String?, plexer: String?) {
+        let all = self.urls.withLock { urls -> Bases? in
             urls.api = api ?? urls.api
             urls.ops = ops ?? urls.ops
-            guard let api = urls.api, let ops = urls.ops else { return nil }
-            return (api, ops)
+            urls.plexer = plexer ?? urls.plexer
+            guard let api = urls.api, let ops = urls.ops, !self.expectPlexer || urls.plexer != nil else { return nil }
+            return Bases(api: api, ops: ops, plexer: urls.plexer)
         }
-        if let both { self.onBoth(both.0, both.1) }
+        if let all { self.onAll(all) }
     }
 }

@@ -15,9 +15,9 @@ import ServiceLifecycle
 /// A running API (real HTTP on a loopback port, real Redis, the live hub's subscriber) and what tests need to
 /// call it: keys, user tokens, an HTTP client.
 struct APITestServer: Sendable {
-    static let hs256Secret = "test-secret-test-secret-test-secret-0123"
-    static let issuer = "https://sso.test/realms/chat"
-    static let audience = "notify"
+    static let hs256Secret = TestUserToken.hs256Secret
+    static let issuer = TestUserToken.issuer
+    static let audience = TestUserToken.audience
 
     let baseURL: String
     let apiKey: String
@@ -36,10 +36,8 @@ struct APITestServer: Sendable {
         for user: String, issuer: String = Self.issuer, audience: String = Self.audience,
         expiresIn seconds: Double = 3_600, secret: String = Self.hs256Secret
     ) async throws -> String {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(
-            TestClaims(sub: user, iss: issuer, aud: [audience], exp: Date().timeIntervalSince1970 + seconds))
+        try await TestUserToken.make(
+            for: user, issuer: issuer, audience: audience, expiresIn: seconds, secret: secret)
     }
 
     /// Sends one request and collects the answer.
@@ -158,30 +156,13 @@ func withAPIServer<T: Sendable>(
                 portContinuation.finish()
             },
             logger: logger)
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [subscriber, app, hub.ticker], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                // A server that fails to start must not leave the caller waiting for its port.
-                defer { portContinuation.finish() }
-                try await group.run()
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TestFailure("the API did not start") }
-            let running = APITestServer(
-                baseURL: "http://127.0.0.1:\(port)", apiKey: backend.key, adminKey: admin.key, client: client,
-                server: server, queue: queue, clock: clock, keys: keys, subscriber: subscriber,
-                shutdown: { await group.triggerGracefulShutdown() })
-            do {
-                let result = try await body(running)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
+        return try await withRunningServices(
+            [subscriber, app, hub.ticker], ports: ports, portContinuation: portContinuation, logger: logger
+        ) { port, shutdown in
+            try await body(
+                APITestServer(
+                    baseURL: "http://127.0.0.1:\(port)", apiKey: backend.key, adminKey: admin.key, client: client,
+                    server: server, queue: queue, clock: clock, keys: keys, subscriber: subscriber, shutdown: shutdown))
         }
     }
 }

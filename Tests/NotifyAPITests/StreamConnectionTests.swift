@@ -16,8 +16,9 @@ struct StreamConnectionTests {
             leewaySeconds: 0)
         try await withAPIServer(tokens: tokens) { api in
             let port = try #require(URL(string: api.baseURL)?.port)
-            // The token expires in 3 s, so the stream ends by itself and the connection closes.
-            let token = try await api.token(for: "alice", expiresIn: 3)
+            // The token expires in 6 s, so the stream ends by itself and the connection closes (3 s once ran out
+            // before the stream started, on a machine loaded by the whole suite).
+            let token = try await api.token(for: "alice", expiresIn: 6)
             let headers = "Host: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
             let client = try StalledStreamClient(
                 port: port,

@@ -172,11 +172,15 @@ struct DevCommandTests {
         }
     }
 
-    @Test("parts that are not built yet say so and exit with status 2")
-    func pendingParts() async throws {
-        let (status, output) = try await NotifyBinary.run(["plexer"])
-        #expect(status == 2)
-        #expect(output.contains("not available yet"))
+    @Test("notify plexer without a user token check refuses to start, saying what to set")
+    func plexerNeedsTokens() async throws {
+        try await withRedisServer { server in
+            var environment = NotifyBinary.cleanEnvironment
+            environment["NOTIFY_REDIS_URL"] = "\(server.url)"
+            let (status, output) = try await NotifyBinary.run(["plexer"], environment: environment, withErrors: true)
+            #expect(status != 0)
+            #expect(output.contains("no user token check is configured: set auth.jwt.jwksURL"))
+        }
     }
 
     struct StatsDocument: Decodable {

@@ -1,12 +1,12 @@
 import Hummingbird
 
 /// The credentials of `Authorization: Bearer <token>`.
-enum BearerToken {
+public enum BearerToken {
     static func from(_ request: Request) throws(Problem) -> String {
         try Self.from(header: request.headers[.authorization])
     }
 
-    static func from(header: String?) throws(Problem) -> String {
+    public static func from(header: String?) throws(Problem) -> String {
         guard let header else {
             throw Problem.unauthorized("the Authorization header is missing")
         }

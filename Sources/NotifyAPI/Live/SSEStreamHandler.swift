@@ -307,13 +307,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.sendHead()
             for frame in frames.dropLast() { context.write(handler.wrapOutboundOut(.body(frame)), promise: nil) }
             let written = context.writeAndFlush(handler.wrapOutboundOut(.body(lastFrame)))
-            let promise = loop.makePromise(of: Void.self)
-            let timeout = loop.scheduleTask(in: Self.stallTimeout) { promise.fail(Stalled()) }
-            written.whenComplete { result in
-                timeout.cancel()
-                promise.completeWith(result)
-            }
-            return promise.futureResult
+            return written.failing(after: Self.stallTimeout, with: Stalled())
         }.get()
     }
 

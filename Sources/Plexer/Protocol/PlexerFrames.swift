@@ -44,6 +44,11 @@ public enum PlexerFrames {
         return ByteBuffer(string: #"{"ch":"notify","ev":"lost","oldest_id":\#(id)}"#)
     }
 
+    /// The live feed stopped (`reason`: `unavailable`); the client sends `resume` again after a backoff.
+    public static func feedEnded(reason: String) -> ByteBuffer {
+        ByteBuffer(string: #"{"ch":"notify","ev":"ended","reason":\#(JSONText.quoted(reason))}"#)
+    }
+
     /// The Plexer shuts down: reconnect after `retryMs`.
     public static func reconnect(retryMs: Int) -> ByteBuffer {
         ByteBuffer(string: #"{"ch":"sys","ev":"reconnect","retry_ms":\#(retryMs)}"#)

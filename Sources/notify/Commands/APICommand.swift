@@ -12,8 +12,9 @@ struct APICommand: AsyncParsableCommand {
         let provision = try await RedisProvision.resolve(
             config: setup.config, startLocalIfUnset: false, logger: setup.logger)
         defer { provision.stop() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: false) { base, ops, _, _ in
-            "notify api is listening on \(base)" + (ops == base ? "\n" : " (ops endpoints on \(ops))\n")
+        try await APIProcess.run(setup: setup, provision: provision, dev: false) { bases, _, _ in
+            "notify api is listening on \(bases.api)"
+                + (bases.ops == bases.api ? "\n" : " (ops endpoints on \(bases.ops))\n")
         }
     }
 }

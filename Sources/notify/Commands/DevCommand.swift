@@ -32,14 +32,18 @@ struct DevCommand: AsyncParsableCommand {
             DevState.publish(redisURL: "\(redisURL)")
         }
         defer { DevState.clear() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: true, withWorker: true) {
-            base, ops, credentials, worker in
+        try await APIProcess.run(setup: setup, provision: provision, dev: true, withWorker: true, withPlexer: true) {
+            bases, credentials, worker in
+            let (base, ops) = (bases.api, bases.ops)
             var lines = [
                 "notify dev is running",
                 "  api:   \(base)/v1/notifications  \(base)/v1/stream  \(base)/v1/inbox  \(base)/v1/ack",
                 "  ops:   \(ops)/healthz  \(ops)/readyz  \(ops)/metrics",
                 "  redis: \(redisURL)",
             ]
+            if let plexer = bases.plexer {
+                lines.append("  ws:    \(plexer)  (Plexer, subprotocol notify.v1; see docs/PLEXER_PROTOCOL.md)")
+            }
             if let worker {
                 lines.append("  push:  worker running (webhooks to this machine allowed: push.allowLoopback)")
                 if let key = worker.vapidPublicKey {

@@ -44,7 +44,7 @@ struct IngestBenchCommand: AsyncParsableCommand {
 
         let (listening, announce) = AsyncStream.makeStream(of: String.self)
         let group = process.serviceGroup(http: HTTPListenConfiguration(host: "127.0.0.1", port: 0), signals: []) {
-            api, _ in announce.yield(api)
+            bases in announce.yield(bases.api)
         }
         let report = try await withThrowingTaskGroup(of: IngestBenchmark.Report?.self) { tasks in
             tasks.addTask {

@@ -1,0 +1,97 @@
+import Foundation
+import NIOPosix
+
+/// Drives `ws_driver.py`, a WebSocket client built on Python's `websockets` (not our code), one JSON command per
+/// line; every answer is the JSON object the driver printed.
+final class WebSocketDriver: Sendable {
+    private let process: Process
+    private let input: FileHandle
+    private let output: FileHandle
+
+    init() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("ws_driver.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u", script.path]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        self.process = process
+        self.input = stdin.fileHandleForWriting
+        self.output = stdout.fileHandleForReading
+    }
+
+    deinit {
+        try? self.input.close()
+        if self.process.isRunning { self.process.terminate() }
+    }
+
+    /// Sends one command and returns the driver's answer (read on NIO's thread pool: the read blocks).
+    func run(_ command: [String: Any]) async throws -> [String: Any] {
+        let data = try JSONSerialization.data(withJSONObject: command)
+        try self.input.write(contentsOf: data + Data("\n".utf8))
+        let output = self.output
+        let line = try await NIOThreadPool.singleton.runIfActive { () -> Data in
+            var line = Data()
+            while true {
+                guard let byte = try output.read(upToCount: 1), let first = byte.first else {
+                    throw DriverFailure("the WebSocket driver exited")
+                }
+                if first == UInt8(ascii: "\n") { return line }
+                line.append(first)
+            }
+        }
+        guard let answer = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+            throw DriverFailure("the driver answered no object: \(String(decoding: line, as: UTF8.self))")
+        }
+        if let error = answer["error"] as? String { throw DriverFailure("driver: \(error)") }
+        return answer
+    }
+
+    // MARK: Commands
+
+    func connect(_ url: String, subprotocols: [String]? = ["notify.v1"], headers: [String: String] = [:])
+        async throws -> [String: Any]
+    {
+        var command: [String: Any] = ["op": "connect", "url": url, "headers": headers]
+        if let subprotocols { command["subprotocols"] = subprotocols }
+        return try await self.run(command)
+    }
+
+    func send(_ text: String) async throws {
+        _ = try await self.run(["op": "send", "text": text])
+    }
+
+    func send(json object: [String: Any]) async throws {
+        let data = try JSONSerialization.data(withJSONObject: object)
+        try await self.send(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The next message as a JSON object; fails on a close or a timeout.
+    func receive(timeout: Double = 10) async throws -> [String: Any] {
+        let answer = try await self.run(["op": "recv", "timeout": timeout])
+        guard let text = answer["text"] as? String else { throw DriverFailure("no message: \(answer)") }
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw DriverFailure("not a JSON object: \(text)")
+        }
+        return object
+    }
+
+    /// Reads until the server closes; returns the close code and reason it sent.
+    func closeReceived(timeout: Double = 15) async throws -> (code: Int?, reason: String?) {
+        while true {
+            let answer = try await self.run(["op": "recv", "timeout": timeout])
+            if answer["closed"] as? Bool == true {
+                return (answer["code"] as? Int, answer["reason"] as? String)
+            }
+            if answer["timeout"] as? Bool == true { throw DriverFailure("the server did not close the socket") }
+        }
+    }
+}
+
+struct DriverFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,99 @@
+"""An independent WebSocket client (Python `websockets`) driven line by line by the Plexer tests.
+
+Each line on stdin is a JSON command; each answer is one JSON line on stdout. The client is deliberately not ours:
+it checks our handshake, framing, ping/pong, fragmentation and close codes against another implementation.
+"""
+
+import asyncio
+import json
+import sys
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    ws = None
+
+    def answer(value):
+        sys.stdout.write(json.dumps(value) + "\n")
+        sys.stdout.flush()
+
+    def closed():
+        return {"closed": True, "code": ws.close_code, "reason": ws.close_reason}
+
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        command = json.loads(line)
+        op = command["op"]
+        try:
+            if op == "connect":
+                try:
+                    ws = await connect(
+                        command["url"],
+                        subprotocols=command.get("subprotocols"),
+                        additional_headers=command.get("headers"),
+                        max_size=None,
+                        ping_interval=None,
+                        open_timeout=10,
+                        close_timeout=5,
+                    )
+                    answer({"ok": True, "subprotocol": ws.subprotocol})
+                except InvalidStatus as error:
+                    response = error.response
+                    answer({
+                        "ok": False,
+                        "status": response.status_code,
+                        "content_type": response.headers.get("Content-Type"),
+                        "body": response.body.decode("utf-8", "replace"),
+                    })
+            elif op == "send":
+                await ws.send(command["text"])
+                answer({"ok": True})
+            elif op == "send_bytes":
+                # Raw bytes in a text frame (invalid UTF-8 on purpose), or a binary frame.
+                data = bytes.fromhex(command["hex"])
+                await ws.send(data, text=command.get("text", False))
+                answer({"ok": True})
+            elif op == "send_size":
+                # A large text message made here, not sent through the pipe.
+                await ws.send("x" * command["size"])
+                answer({"ok": True})
+            elif op == "send_fragments":
+                await ws.send(iter(command["parts"]))
+                answer({"ok": True})
+            elif op == "recv":
+                try:
+                    text = await asyncio.wait_for(ws.recv(), command.get("timeout", 10))
+                    answer({"ok": True, "text": text})
+                except asyncio.TimeoutError:
+                    answer({"timeout": True})
+                except ConnectionClosed:
+                    answer(closed())
+            elif op == "ping":
+                waiter = await ws.ping()
+                latency = await asyncio.wait_for(waiter, 10)
+                answer({"ok": True, "latency": latency})
+            elif op == "close":
+                await ws.close(command.get("code", 1000), command.get("reason", ""))
+                answer(closed())
+            elif op == "wait_closed":
+                try:
+                    await asyncio.wait_for(ws.wait_closed(), command.get("timeout", 10))
+                    answer(closed())
+                except asyncio.TimeoutError:
+                    answer({"timeout": True})
+            else:
+                answer({"error": f"unknown op {op}"})
+        except ConnectionClosed:
+            answer(closed())
+        except Exception as error:  # reported to the test, which fails with it
+            answer({"error": f"{type(error).__name__}: {error}"})
+
+
+asyncio.run(main())
