@@ -26,12 +26,14 @@ public struct PlexerConfiguration: Sendable {
     public var drainRetryMaxMs: Int
     /// After a close frame, how long the Plexer waits for the client's before it closes the connection.
     public var closeGraceMs: Int
+    /// A socket that takes none of its notify messages for this long is too slow (4004).
+    public var stallTimeoutMs: Int
 
     public init(
         maxMessageBytes: Int = 65_536, authTimeoutMs: Int = 10_000, pingIntervalMs: Int = 30_000,
         idleTimeoutMs: Int = 75_000, maxOutboundBytes: Int = 1 << 20, requestsPerSecond: Int = 50,
         requestBurst: Int = 100, maxInFlight: Int = 16, maxInboxPage: Int = 200, drainRetryMinMs: Int = 500,
-        drainRetryMaxMs: Int = 5_000, closeGraceMs: Int = 2_000
+        drainRetryMaxMs: Int = 5_000, closeGraceMs: Int = 2_000, stallTimeoutMs: Int = 10_000
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.authTimeoutMs = authTimeoutMs
@@ -45,6 +47,7 @@ public struct PlexerConfiguration: Sendable {
         self.drainRetryMinMs = drainRetryMinMs
         self.drainRetryMaxMs = drainRetryMaxMs
         self.closeGraceMs = closeGraceMs
+        self.stallTimeoutMs = stallTimeoutMs
     }
 
     /// Reads the settings from `config` (scoped to `plexer`).
@@ -62,7 +65,8 @@ public struct PlexerConfiguration: Sendable {
             maxInboxPage: config.int(forKey: "maxInboxPage", default: d.maxInboxPage),
             drainRetryMinMs: config.int(forKey: "drainRetryMinMs", default: d.drainRetryMinMs),
             drainRetryMaxMs: config.int(forKey: "drainRetryMaxMs", default: d.drainRetryMaxMs),
-            closeGraceMs: config.int(forKey: "closeGraceMs", default: d.closeGraceMs))
+            closeGraceMs: config.int(forKey: "closeGraceMs", default: d.closeGraceMs),
+            stallTimeoutMs: config.int(forKey: "stallTimeoutMs", default: d.stallTimeoutMs))
         try self.validate()
     }
 
@@ -73,6 +77,7 @@ public struct PlexerConfiguration: Sendable {
             ("maxOutboundBytes", self.maxOutboundBytes), ("requestsPerSecond", self.requestsPerSecond),
             ("requestBurst", self.requestBurst), ("maxInFlight", self.maxInFlight), ("maxInboxPage", self.maxInboxPage),
             ("drainRetryMinMs", self.drainRetryMinMs), ("closeGraceMs", self.closeGraceMs),
+            ("stallTimeoutMs", self.stallTimeoutMs),
         ] where value <= 0 {
             throw NotifyConfigError("plexer.\(name) must be positive, got \(value)")
         }

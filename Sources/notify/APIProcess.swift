@@ -58,7 +58,10 @@ struct APIProcess {
                 services: PlexerServices(
                     feed: assembly.server.feed, verifier: assembly.server.userTokens,
                     acknowledger: assembly.server.acknowledger,
-                    configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")), logger: logger),
+                    configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")),
+                    upstreams: HTTPUpstreams(
+                        routes: try UpstreamRoute.routes(config: setup.config.scoped(to: "plexer"))),
+                    logger: logger),
                 listen: try PlexerListen.configuration(setup.config)
             ) : nil
         return APIProcess(

@@ -112,9 +112,7 @@ struct PlexerSessionTests {
     @Test("a message over the limit closes with 1009; ping is answered")
     func tooBig() async throws {
         try await withPlexer(configuration: .init(maxMessageBytes: 4_096)) { plexer in
-            let ws = try WebSocketDriver()
-            _ = try await ws.connect(plexer.url + "?access_token=\(try await plexer.token(for: "alice"))")
-            _ = try await ws.receive()
+            let ws = try await plexer.connected("alice")
             _ = try await ws.run(["op": "ping"])
             _ = try await ws.run(["op": "send_size", "size": 10 << 20])
             #expect(try await ws.closeReceived().code == 1009)
@@ -124,9 +122,7 @@ struct PlexerSessionTests {
     @Test("graceful shutdown tells clients to reconnect with a jittered hint, then closes with 1001")
     func drain() async throws {
         try await withPlexer(configuration: .init(drainRetryMinMs: 700, drainRetryMaxMs: 900)) { plexer in
-            let ws = try WebSocketDriver()
-            _ = try await ws.connect(plexer.url + "?access_token=\(try await plexer.token(for: "alice"))")
-            _ = try await ws.receive()
+            let ws = try await plexer.connected("alice")
             await plexer.shutdown()
             let hint = try await ws.receive()
             #expect(hint["ev"] as? String == "reconnect")

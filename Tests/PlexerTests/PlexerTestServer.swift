@@ -23,6 +23,15 @@ struct PlexerTestServer: Sendable {
         try await TestUserToken.make(for: user, expiresIn: seconds)
     }
 
+    /// A driver connected as `user` (token in the query) that has received its `ready`.
+    func connected(_ user: String) async throws -> WebSocketDriver {
+        let ws = try WebSocketDriver()
+        _ = try await ws.connect(self.url + "?access_token=\(try await self.token(for: user))")
+        let ready = try await ws.receive()
+        guard ready["ev"] as? String == "ready" else { throw DriverFailure("not ready: \(ready)") }
+        return ws
+    }
+
     /// Ingests one notification for `user` (with a push job, unless `push` is false); returns its event id.
     @discardableResult
     func notify(_ user: String, push: Bool = true, payload: JSONValue = .object([:])) async throws -> String {
@@ -38,6 +47,7 @@ struct PlexerTestServer: Sendable {
 /// Runs `body` against a fresh Plexer, stopped (gracefully) afterwards.
 func withPlexer<T: Sendable>(
     configuration: PlexerConfiguration = PlexerConfiguration(),
+    routes: [UpstreamRoute] = [],
     streamBufferEvents: Int = 512,
     _ body: @Sendable (PlexerTestServer) async throws -> T
 ) async throws -> T {
@@ -59,7 +69,7 @@ func withPlexer<T: Sendable>(
             feed: InboxFeed(hub: hub, inbox: inbox),
             verifier: UserTokenVerifier(configuration: tokens, logger: logger),
             acknowledger: EventAcknowledger(queue: queue, maxIDs: 1_000), configuration: configuration,
-            logger: logger)
+            upstreams: HTTPUpstreams(routes: routes), logger: logger)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let plexer = PlexerServer(services: services, host: "127.0.0.1", port: 0) { port in
             portContinuation.yield(port)

@@ -52,10 +52,11 @@ final class WebSocketDriver: Sendable {
 
     // MARK: Commands
 
-    func connect(_ url: String, subprotocols: [String]? = ["notify.v1"], headers: [String: String] = [:])
-        async throws -> [String: Any]
-    {
-        var command: [String: Any] = ["op": "connect", "url": url, "headers": headers]
+    /// Opens the socket; `maxQueue` is how many messages the client buffers before it stops reading the socket.
+    func connect(
+        _ url: String, subprotocols: [String]? = ["notify.v1"], headers: [String: String] = [:], maxQueue: Int = 16
+    ) async throws -> [String: Any] {
+        var command: [String: Any] = ["op": "connect", "url": url, "headers": headers, "max_queue": maxQueue]
         if let subprotocols { command["subprotocols"] = subprotocols }
         return try await self.run(command)
     }

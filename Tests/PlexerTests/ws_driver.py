@@ -39,6 +39,7 @@ async def main():
                         subprotocols=command.get("subprotocols"),
                         additional_headers=command.get("headers"),
                         max_size=None,
+                        max_queue=command.get("max_queue", 16),
                         ping_interval=None,
                         open_timeout=10,
                         close_timeout=5,
@@ -59,6 +60,11 @@ async def main():
                 # Raw bytes in a text frame (invalid UTF-8 on purpose), or a binary frame.
                 data = bytes.fromhex(command["hex"])
                 await ws.send(data, text=command.get("text", False))
+                answer({"ok": True})
+            elif op == "send_many":
+                # Back to back, in one go: no round trip of ours between them.
+                for text in command["texts"]:
+                    await ws.send(text)
                 answer({"ok": True})
             elif op == "send_size":
                 # A large text message made here, not sent through the pipe.

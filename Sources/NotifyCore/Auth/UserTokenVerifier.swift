@@ -48,7 +48,13 @@ public actor UserTokenVerifier {
 
     /// The user id of a valid token and when the token stops being accepted (its `exp` plus the configured
     /// leeway), so long-lived connections can end when their token does.
-    public func verifyWithExpiry(_ token: String) async throws(UserTokenError) -> (user: String, expiresAt: Date) {
+    ///
+    /// Only the key lookup runs on this actor (and, rarely, a JWKS fetch); the signature check and the claims run
+    /// on the caller's executor, so a reconnect storm is verified on every core instead of queueing behind one
+    /// actor (jwt-kit's own `verify` runs on its key collection's actor).
+    public nonisolated func verifyWithExpiry(_ token: String) async throws(UserTokenError) -> (
+        user: String, expiresAt: Date
+    ) {
         let header = try Self.header(of: token)
         guard let algorithm = header.alg, algorithm.lowercased() != "none",
             self.configuration.algorithms.contains(algorithm)
@@ -57,11 +63,8 @@ public actor UserTokenVerifier {
         }
         let claims: UserClaims
         do {
-            if algorithm.hasPrefix("HS") {
-                claims = try await self.verifyHMAC(token)
-            } else {
-                claims = try await self.verifyJWKS(token, keyID: header.kid)
-            }
+            let key = try await self.key(algorithm: algorithm, keyID: header.kid)
+            claims = try Self.verifiedClaims(token, key: key)
         } catch let error as UserTokenError {
             throw error
         } catch {
@@ -71,18 +74,33 @@ public actor UserTokenVerifier {
         return (try self.check(claims), Date(timeIntervalSince1970: acceptedUntil))
     }
 
-    // MARK: Keys
-
-    private func verifyHMAC(_ token: String) async throws -> UserClaims {
-        guard let secret = self.configuration.hs256Secret else { throw UserTokenError("HS256 tokens are not enabled") }
-        if !self.hmacLoaded {
-            await self.hmacKeys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-            self.hmacLoaded = true
+    /// The signature checked with `key`, then the claims decoded.
+    private nonisolated static func verifiedClaims(_ token: String, key: any JWTAlgorithm) throws -> UserClaims {
+        let bytes = Array(token.utf8)
+        guard let last = bytes.lastIndex(of: UInt8(ascii: ".")),
+            let signature = Self.base64URLDecode(String(decoding: bytes[(last + 1)...], as: UTF8.self))
+        else { throw UserTokenError("token is not a JWT") }
+        guard try key.verify(signature, signs: bytes[..<last]) else {
+            throw UserTokenError("token signature or format is invalid")
         }
-        return try await self.hmacKeys.verify(token, as: UserClaims.self)
+        return try DefaultJWTParser().parse(bytes, as: UserClaims.self).payload
     }
 
-    private func verifyJWKS(_ token: String, keyID: String?) async throws -> UserClaims {
+    // MARK: Keys
+
+    /// The key that must have signed a token with this header: HMAC tokens only with the development secret, others
+    /// only with a key of the issuer's JWKS (fetched again as its cache lifetime or an unknown `kid` says).
+    private func key(algorithm: String, keyID: String?) async throws -> any JWTAlgorithm {
+        if algorithm.hasPrefix("HS") {
+            guard let secret = self.configuration.hs256Secret else {
+                throw UserTokenError("HS256 tokens are not enabled")
+            }
+            if !self.hmacLoaded {
+                await self.hmacKeys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+                self.hmacLoaded = true
+            }
+            return try await self.hmacKeys.getKey(for: nil, alg: algorithm)
+        }
         guard self.configuration.jwksURL != nil else { throw UserTokenError("no JWKS is configured") }
         guard let keyID else { throw UserTokenError("token has no kid") }
         let interval = Duration.milliseconds(self.configuration.jwksRefreshIntervalMs)
@@ -107,7 +125,7 @@ public actor UserTokenVerifier {
             try await self.fetchKeys()
         }
         guard self.knownKeyIDs.contains(keyID) else { throw UserTokenError("token kid is unknown") }
-        return try await self.jwksKeys.verify(token, as: UserClaims.self)
+        return try await self.jwksKeys.getKey(for: JWKIdentifier(string: keyID), alg: algorithm)
     }
 
     private func fetchKeys() async throws {
@@ -137,7 +155,7 @@ public actor UserTokenVerifier {
 
     // MARK: Claims
 
-    private func check(_ claims: UserClaims) throws(UserTokenError) -> String {
+    private nonisolated func check(_ claims: UserClaims) throws(UserTokenError) -> String {
         let now = Date().timeIntervalSince1970
         let leeway = Double(self.configuration.leewaySeconds)
         guard let exp = claims.exp else { throw UserTokenError("token has no exp") }
@@ -166,7 +184,7 @@ public actor UserTokenVerifier {
         var kid: String?
     }
 
-    private static func header(of token: String) throws(UserTokenError) -> Header {
+    private nonisolated static func header(of token: String) throws(UserTokenError) -> Header {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 16_384,
             let data = Self.base64URLDecode(String(parts[0])),
@@ -177,7 +195,7 @@ public actor UserTokenVerifier {
         return header
     }
 
-    private static func base64URLDecode(_ text: String) -> Data? {
+    private nonisolated static func base64URLDecode(_ text: String) -> Data? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         return Data(base64Encoded: base64)

@@ -21,17 +21,16 @@ struct NotifyFeed {
     var task: Task<Void, Never>?
     /// The last event written to the socket: where a replay after a dropped pub/sub connection starts.
     var last: StreamID?
-    /// Armed while the socket takes nothing and live events wait: a reader stuck for ``PlexerConnection/stallTimeout``
-    /// is too slow.
+    /// Armed while the socket takes nothing and live events wait: a reader stuck for the stall timeout is too slow.
     var stall: Scheduled<Void>?
 }
 
-/// A replayed message the socket did not take within ``PlexerConnection/stallTimeout``.
+/// A replayed page the socket did not take within the stall timeout.
 private struct Stalled: Error {}
 
 extension PlexerConnection {
-    /// How long one replayed message may wait for the socket before the reader counts as too slow.
-    static let stallTimeout = TimeAmount.seconds(10)
+    /// How long the socket may take none of its notify messages before the reader counts as too slow.
+    var stallTimeout: TimeAmount { .milliseconds(Int64(self.configuration.stallTimeoutMs)) }
 
     func notifyRequest(_ request: PlexerRequest) throws(PlexerFailure) {
         let operation = try request.operation()
@@ -149,7 +148,7 @@ extension PlexerConnection {
     }
 
     /// Replayed messages (a page), written from the feed's task with one flush; returns once they are on the
-    /// socket (the replay's back-pressure), or throws when the socket does not take them within ``stallTimeout``
+    /// socket (the replay's back-pressure), or throws when the socket does not take them within the stall timeout,
     /// or the socket closes or drains.
     private static func write(
         _ texts: [ByteBuffer], to handler: NIOLoopBound<PlexerConnection>, generation: Int
@@ -167,7 +166,7 @@ extension PlexerConnection {
             }
             let written = context.writeAndFlush(
                 connection.wrapOutboundOut(.init(fin: true, opcode: .text, data: last)))
-            return written.failing(after: Self.stallTimeout, with: Stalled())
+            return written.failing(after: connection.stallTimeout, with: Stalled())
         }.get()
     }
 
@@ -246,7 +245,7 @@ extension PlexerConnection {
         context.flush()
         if !context.channel.isWritable, self.feed.stall == nil {
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            self.feed.stall = context.eventLoop.scheduleTask(in: Self.stallTimeout) {
+            self.feed.stall = context.eventLoop.scheduleTask(in: self.stallTimeout) {
                 handler.value.feed.stall = nil
                 handler.value.close(.tooSlow)
             }

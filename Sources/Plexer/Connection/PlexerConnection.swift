@@ -40,6 +40,8 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let handshakeToken: String?
     private let badCredential: String?
     var user = ""
+    /// The socket's JWT, kept only where a route forwards it.
+    private var token: String?
     private var expiry: NIODeadline?
     private var authDeadline: NIODeadline?
     private var lastHeard = NIODeadline.now()
@@ -238,7 +240,12 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             case "notify":
                 try self.notifyRequest(request)
             default:
-                throw PlexerFailure("unknown_channel", "no channel \(request.channel) is configured")
+                let upstreams = self.services.upstreams
+                guard let route = upstreams.routes[request.channel] else {
+                    throw PlexerFailure("unknown_channel", "no channel \(request.channel) is configured")
+                }
+                let outgoing = try UpstreamRequest(request, route: route, user: self.user, token: self.token)
+                self.answer(request) { try await upstreams.call(outgoing, route: route) }
             }
         } catch {
             self.send(PlexerFrames.error(channel: request.channel, id: request.id, error))
@@ -259,17 +266,20 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
                 return .failure(error)
             }
         } then: { connection, result in
-            connection.verified(result, id: id)
+            connection.verified(result, id: id, token: token)
         }
     }
 
-    private func verified(_ result: Result<(user: String, expiresAt: Date), UserTokenError>, id: RequestID?) {
+    private func verified(
+        _ result: Result<(user: String, expiresAt: Date), UserTokenError>, id: RequestID?, token: String
+    ) {
         let expiresAt = (try? result.get()).map { Int64($0.expiresAt.timeIntervalSince1970) } ?? 0
         switch (self.phase, result) {
         case (.verifying, .failure(let error)):
             self.close(.authFailed, reason: "authentication failed: \(error.reason)")
         case (.verifying, .success(let verified)):
             self.user = verified.user
+            if self.services.keepsTokens { self.token = token }
             self.setExpiry(verified.expiresAt)
             self.phase = .ready
             self.send(
@@ -289,6 +299,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
                         PlexerFailure("forbidden", "the token is another user's; a socket keeps its user")))
             }
             self.setExpiry(verified.expiresAt)
+            if self.services.keepsTokens { self.token = token }
             self.send(PlexerFrames.reply(channel: "auth", id: id, members: "\"expires_at\":\(expiresAt)"))
         case (.unauthenticated, _), (.closing, _), (.closed, _):
             break

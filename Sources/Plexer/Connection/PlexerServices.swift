@@ -8,16 +8,22 @@ public struct PlexerServices: Sendable {
     public var verifier: UserTokenVerifier
     public var acknowledger: EventAcknowledger
     public var configuration: PlexerConfiguration
+    /// The configured upstream channels.
+    public var upstreams: HTTPUpstreams
     public var logger: Logger
+    /// Whether sockets keep their JWT (a route forwards it as the identity).
+    let keepsTokens: Bool
 
     public init(
         feed: InboxFeed, verifier: UserTokenVerifier, acknowledger: EventAcknowledger,
-        configuration: PlexerConfiguration, logger: Logger
+        configuration: PlexerConfiguration, upstreams: HTTPUpstreams = HTTPUpstreams(routes: []), logger: Logger
     ) {
         self.feed = feed
         self.verifier = verifier
         self.acknowledger = acknowledger
         self.configuration = configuration
+        self.upstreams = upstreams
         self.logger = logger
+        self.keepsTokens = upstreams.routes.values.contains { $0.identity == .jwt }
     }
 }

@@ -63,6 +63,7 @@ public final class PlexerServer: Service, Sendable {
         let drained = self.group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: drained)
         try await drained.futureResult.get()
+        try await services.upstreams.shutdown()
     }
 
     /// HTTP/1 until the upgrade; then the WebSocket codec, the fragment aggregator and the connection.

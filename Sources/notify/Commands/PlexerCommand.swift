@@ -49,7 +49,9 @@ struct PlexerCommand: AsyncParsableCommand {
         let services = PlexerServices(
             feed: InboxFeed(hub: hub, inbox: Inbox(client: redis, keys: keys)), verifier: verifier,
             acknowledger: EventAcknowledger(queue: queue, maxIDs: api.maxAckIDs),
-            configuration: try PlexerConfiguration(config: config.scoped(to: "plexer")), logger: logger)
+            configuration: try PlexerConfiguration(config: config.scoped(to: "plexer")),
+            upstreams: HTTPUpstreams(routes: try UpstreamRoute.routes(config: config.scoped(to: "plexer"))),
+            logger: logger)
         let listen = try PlexerListen.configuration(config)
         let http = try HTTPListenConfiguration(config: config.scoped(to: "http"))
         let router = Router()

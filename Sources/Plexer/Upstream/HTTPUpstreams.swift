@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NotifyCore
+import Synchronization
+
+/// The HTTP channels' upstream calls: one pooled client for every route (connections are reused per host), a
+/// timeout per route, and a bound on the requests each upstream gets at once from this process.
+public final class HTTPUpstreams: Sendable {
+    public let routes: [String: UpstreamRoute]
+    private let client: HTTPClient
+    /// Requests waiting per channel.
+    private let inFlight = Mutex<[String: Int]>([:])
+
+    public init(routes: [UpstreamRoute]) {
+        self.routes = Dictionary(routes.map { ($0.channel, $0) }, uniquingKeysWith: { first, _ in first })
+        var configuration = HTTPClient.Configuration()
+        // Operator-configured upstreams; still, a redirect is the upstream's answer, not a hop to follow.
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2))
+        configuration.connectionPool = HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, routes.map(\.maxInFlight).max() ?? 8))
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Calls the upstream; returns the reply frame's members (`"status":…,"headers":{…},"body":…`). An upstream
+    /// that refuses, fails or takes longer than its timeout is `upstream_unavailable`; one that answers (any
+    /// status) is passed on.
+    func call(_ request: UpstreamRequest, route: UpstreamRoute) async throws -> String {
+        let admitted = self.inFlight.withLock { counts -> Bool in
+            guard counts[route.channel, default: 0] < route.maxInFlight else { return false }
+            counts[route.channel, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw PlexerFailure(
+                "upstream_unavailable",
+                "channel \(route.channel) has \(route.maxInFlight) requests waiting; retry later")
+        }
+        defer { self.inFlight.withLock { $0[route.channel, default: 1] -= 1 } }
+        var base = route.url.absoluteString
+        while base.hasSuffix("/") { base.removeLast() }
+        var outgoing = HTTPClientRequest(url: base + request.target)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
+        if let body = request.body { outgoing.body = .bytes(body) }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(route.timeoutMs))
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await self.client.execute(outgoing, deadline: deadline)
+            body = try await response.body.collect(upTo: route.maxResponseBytes)
+        } catch is NIOTooManyBytesError {
+            throw PlexerFailure(
+                "upstream_unavailable", "channel \(route.channel) answered more than \(route.maxResponseBytes) bytes")
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw PlexerFailure(
+                "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
+        } catch {
+            throw PlexerFailure("upstream_unavailable", "channel \(route.channel) is unreachable")
+        }
+        return Self.replyMembers(response, body: body, route: route)
+    }
+
+    static func replyMembers(_ response: HTTPClientResponse, body: ByteBuffer, route: UpstreamRoute) -> String {
+        var headers: [String] = []
+        for (name, value) in response.headers where route.responseHeaders.contains(name.lowercased()) {
+            headers.append("\(JSONText.quoted(name.lowercased())):\(JSONText.quoted(value))")
+        }
+        var members = "\"status\":\(response.status.code),\"headers\":{\(headers.joined(separator: ","))}"
+        guard body.readableBytes > 0 else { return members }
+        let isJSON = response.headers.first(name: "Content-Type")?.lowercased().contains("json") ?? false
+        let data = Data(body.readableBytesView)
+        if isJSON, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil {
+            members += ",\"body\":" + String(decoding: data, as: UTF8.self)
+        } else if let text = String(validating: body.readableBytesView, as: UTF8.self) {
+            members += ",\"body\":" + JSONText.quoted(text)
+        } else {
+            members += ",\"body_base64\":\"" + data.base64EncodedString() + "\""
+        }
+        return members
+    }
+
+    public func shutdown() async throws {
+        try await self.client.shutdown()
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import NotifyCore
+import Plexer
+import RedisClient
+import Testing
+
+@Suite("Plexer sockets: tokens, limits, slow readers, Redis drops", .timeLimit(.minutes(2)))
+struct PlexerLimitsTests {
+    @Test("a socket lives as long as its token: a refresh moves the expiry, another user's is refused, then 4003")
+    func tokenExpiry() async throws {
+        try await withPlexer { plexer in
+            let ws = try WebSocketDriver()
+            _ = try await ws.connect(
+                plexer.url + "?access_token=\(try await plexer.token(for: "alice", expiresIn: 600))")
+            _ = try await ws.receive()
+            try await ws.send(json: ["ch": "auth", "id": 1, "token": try await plexer.token(for: "bob", expiresIn: 60)])
+            let refused = try await ws.receive()
+            #expect((refused["error"] as? [String: Any])?["code"] as? String == "forbidden", "\(refused)")
+            // The socket now lives as long as the new token: a few seconds instead of ten minutes.
+            let short = try await plexer.token(for: "alice", expiresIn: 5)
+            try await ws.send(json: ["ch": "auth", "id": 2, "token": short])
+            let refreshed = try await ws.receive()
+            let expiresAt = try #require(refreshed["expires_at"] as? Int)
+            #expect(refreshed["ok"] as? Bool == true && abs(Double(expiresAt) - Date().timeIntervalSince1970 - 5) < 5)
+            #expect(try await ws.closeReceived().code == 4003)
+        }
+    }
+
+    @Test("over the request rate: rate_limited error frames with a retry hint, then 4005 when it goes on")
+    func rateLimit() async throws {
+        try await withPlexer(configuration: .init(requestsPerSecond: 1, requestBurst: 2)) { plexer in
+            let ws = try await plexer.connected("alice")
+            // Back to back: a burst of 2 passes, the next are refused, and the third refusal in a row closes.
+            _ = try await ws.run([
+                "op": "send_many", "texts": (0..<5).map { #"{"ch":"notify","op":"inbox","id":\#($0)}"# },
+            ])
+            // Everything until the close (the two inbox pages may still be on their way when it comes: replies
+            // are not sent on a closing socket).
+            var answers: [[String: Any]] = []
+            var close: Int?
+            while close == nil {
+                let answer = try await ws.run(["op": "recv", "timeout": 10])
+                if answer["closed"] as? Bool == true {
+                    close = answer["code"] as? Int
+                } else if let text = answer["text"] as? String {
+                    answers.append(
+                        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]))
+                } else {
+                    throw DriverFailure("the server did not close the socket")
+                }
+            }
+            #expect(close == 4005)
+            let passed = answers.filter { $0["ok"] as? Bool == true }.compactMap { $0["id"] as? Int }
+            #expect(Set(passed).isSubset(of: [0, 1]), "\(answers)")
+            let limited = answers.filter { ($0["error"] as? [String: Any])?["code"] as? String == "rate_limited" }
+            #expect(limited.compactMap { $0["id"] as? Int }.sorted() == [2, 3], "\(answers)")
+            #expect(limited.allSatisfy { (($0["error"] as? [String: Any])?["retry_ms"] as? Int ?? 0) > 0 })
+        }
+    }
+
+    @Test("a reader that stops reading is closed with 4004 and resumes from its last event without loss")
+    func slowReader() async throws {
+        // A long close grace: the close frame waits behind the unread bytes, and the client reads them only after
+        // the sends (a client that never reads again cannot learn the code; its connection just ends).
+        try await withPlexer(
+            configuration: .init(closeGraceMs: 30_000, stallTimeoutMs: 1_000), streamBufferEvents: 10_000
+        ) { plexer in
+            let token = try await plexer.token(for: "alice")
+            let ws = try WebSocketDriver()
+            _ = try await ws.connect(plexer.url + "?access_token=\(token)", maxQueue: 1)
+            _ = try await ws.receive()
+            try await ws.send(json: ["ch": "notify", "op": "resume", "id": 1])
+            _ = try await ws.receive()
+            // About 6 MB the client does not read.
+            let padding = String(repeating: "x", count: 3_900)
+            var sent: [String] = []
+            for index in 0..<1_500 {
+                sent.append(
+                    try await plexer.notify(
+                        "alice", push: false, payload: .object(["n": .integer(Int64(index)), "p": .string(padding)])))
+            }
+            var received: [String] = []
+            var close: Int?
+            while close == nil {
+                let answer = try await ws.run(["op": "recv", "timeout": 15])
+                if answer["closed"] as? Bool == true {
+                    close = answer["code"] as? Int
+                } else if let text = answer["text"] as? String,
+                    let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                    let id = (object["event"] as? [String: Any])?["id"] as? String
+                {
+                    received.append(id)
+                } else {
+                    throw DriverFailure("neither an event nor a close: \(answer)")
+                }
+            }
+            #expect(close == 4004)
+            #expect(received.count < sent.count && received == Array(sent.prefix(received.count)))
+            // It resumes from the last event it got and misses nothing.
+            let again = try WebSocketDriver()
+            _ = try await again.connect(plexer.url + "?access_token=\(token)")
+            _ = try await again.receive()
+            try await again.send(json: ["ch": "notify", "op": "resume", "id": 2, "after": received.last ?? "0-1"])
+            var rest: [String] = []
+            while true {
+                let message = try await again.receive()
+                if message["id"] as? Int == 2 { break }
+                rest.append(try #require((message["event"] as? [String: Any])?["id"] as? String))
+            }
+            #expect(received + rest == sent)
+        }
+    }
+
+    @Test("events published while the pub/sub connection is down arrive once, in order, after it reconnects")
+    func pubSubDrop() async throws {
+        try await withPlexer { plexer in
+            let ws = try await plexer.connected("alice")
+            try await ws.send(json: ["ch": "notify", "op": "resume", "id": 1])
+            _ = try await ws.receive()
+            #expect(try await plexer.client.send("CLIENT", "KILL", "TYPE", "pubsub").int == 1)
+            var sent: [String] = []
+            for _ in 0..<5 { sent.append(try await plexer.notify("alice", push: false)) }
+            var received: [String] = []
+            for _ in 0..<5 {
+                received.append(try #require((try await ws.receive()["event"] as? [String: Any])?["id"] as? String))
+            }
+            #expect(received == sent)
+            let live = try await plexer.notify("alice", push: false)
+            #expect((try await ws.receive()["event"] as? [String: Any])?["id"] as? String == live, "nothing twice")
+        }
+    }
+
+    @Test("a client that answers pings stays connected past the idle timeout")
+    func pingsKeepAlive() async throws {
+        try await withPlexer(configuration: .init(pingIntervalMs: 200, idleTimeoutMs: 600)) { plexer in
+            let ws = try await plexer.connected("alice")
+            // Three idle timeouts without a message: only the pongs keep it open.
+            let answer = try await ws.run(["op": "recv", "timeout": 1.8])
+            #expect(answer["timeout"] as? Bool == true, "still open: \(answer)")
+        }
+    }
+}
