@@ -16,6 +16,8 @@ struct PlexerTestServer: Sendable {
     let queue: DelayQueue
     let ingestor: Ingestor
     let subscriber: RedisSubscriber
+    /// The Redis every node of a test shares.
+    let redisURL: RedisURL
     let shutdown: @Sendable () async -> Void
 
     /// An HS256 user token, valid for an hour unless told otherwise.
@@ -82,7 +84,7 @@ func withPlexer<T: Sendable>(
                 PlexerTestServer(
                     url: "ws://127.0.0.1:\(port)/ws", port: port, client: client, queue: queue,
                     ingestor: Ingestor(client: client, queue: queue, keys: keys, configuration: IngestConfiguration()),
-                    subscriber: subscriber, shutdown: shutdown))
+                    subscriber: subscriber, redisURL: server.url, shutdown: shutdown))
         }
     }
 }

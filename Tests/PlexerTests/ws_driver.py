@@ -53,6 +53,31 @@ async def main():
                         "content_type": response.headers.get("Content-Type"),
                         "body": response.body.decode("utf-8", "replace"),
                     })
+            elif op == "sse_open":
+                # A plain Server-Sent Events reader (GET /v1/stream), for events that must reach SSE too.
+                host, port = command["host"], command["port"]
+                sse = await asyncio.open_connection(host, port)
+                sse[1].write(
+                    f"GET /v1/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {command['token']}\r\n"
+                    "Accept: text/event-stream\r\n\r\n".encode())
+                await sse[1].drain()
+                status = await asyncio.wait_for(sse[0].readline(), 10)
+                while (await asyncio.wait_for(sse[0].readline(), 10)) not in (b"\r\n", b"\n"):
+                    pass
+                answer({"ok": True, "status": status.decode().strip()})
+            elif op == "sse_next":
+                # The next line that starts with `id: ` (chunked framing lines are skipped).
+                try:
+                    while True:
+                        line = (await asyncio.wait_for(sse[0].readline(), command.get("timeout", 10))).decode()
+                        if line.startswith("id: "):
+                            answer({"ok": True, "id": line[4:].strip()})
+                            break
+                        if not line:
+                            answer({"closed": True})
+                            break
+                except asyncio.TimeoutError:
+                    answer({"timeout": True})
             elif op == "send":
                 await ws.send(command["text"])
                 answer({"ok": True})
