@@ -313,7 +313,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["ws_driver.py"],
+            exclude: ["browser_driver.py", "ws_driver.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

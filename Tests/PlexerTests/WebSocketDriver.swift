@@ -2,14 +2,15 @@ import Foundation
 import NIOPosix
 
 /// Drives `ws_driver.py`, a WebSocket client built on Python's `websockets` (not our code), one JSON command per
-/// line; every answer is the JSON object the driver printed.
+/// line; every answer is the JSON object the driver printed. With `script: "browser_driver.py"` it drives headless
+/// Chromium the same way.
 final class WebSocketDriver: Sendable {
     private let process: Process
     private let input: FileHandle
     private let output: FileHandle
 
-    init() throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("ws_driver.py")
+    init(script name: String = "ws_driver.py") throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(name)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-u", script.path]
