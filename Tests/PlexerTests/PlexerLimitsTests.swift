@@ -67,14 +67,14 @@ struct PlexerLimitsTests {
         ) { plexer in
             let token = try await plexer.token(for: "alice")
             let ws = try WebSocketDriver()
-            _ = try await ws.connect(plexer.url + "?access_token=\(token)", maxQueue: 1)
+            _ = try await ws.connect(plexer.url + "?access_token=\(token)", maxQueue: 1, receiveBuffer: 4_096)
             _ = try await ws.receive()
             try await ws.send(json: ["ch": "notify", "op": "resume", "id": 1])
             _ = try await ws.receive()
-            // About 6 MB the client does not read.
+            // About 12 MB the client does not read: more than the kernel (4 MB send buffer) and both libraries hold.
             let padding = String(repeating: "x", count: 3_900)
             var sent: [String] = []
-            for index in 0..<1_500 {
+            for index in 0..<3_000 {
                 sent.append(
                     try await plexer.notify(
                         "alice", push: false, payload: .object(["n": .integer(Int64(index)), "p": .string(padding)])))
@@ -91,7 +91,7 @@ struct PlexerLimitsTests {
                 {
                     received.append(id)
                 } else {
-                    throw DriverFailure("neither an event nor a close: \(answer)")
+                    throw DriverFailure("neither an event nor a close after \(received.count) events: \(answer)")
                 }
             }
             #expect(close == 4004)
@@ -137,6 +137,49 @@ struct PlexerLimitsTests {
             // Three idle timeouts without a message: only the pongs keep it open.
             let answer = try await ws.run(["op": "recv", "timeout": 1.8])
             #expect(answer["timeout"] as? Bool == true, "still open: \(answer)")
+        }
+    }
+
+    @Test("a client that answers no ping is closed as idle (4006)")
+    func idleClose() async throws {
+        try await withPlexer(configuration: .init(pingIntervalMs: 200, idleTimeoutMs: 600)) { plexer in
+            let raw = try WebSocketDriver()
+            let token = try await plexer.token(for: "alice")
+            let opened = try await raw.run([
+                "op": "raw_connect", "host": "127.0.0.1", "port": plexer.port, "path": "/ws?access_token=\(token)",
+            ])
+            #expect(opened["status"] as? String == "HTTP/1.1 101 Switching Protocols")
+            let closed = try await raw.run(["op": "raw_wait_close", "timeout": 10])
+            #expect(closed["code"] as? Int == 4006, "\(closed)")
+        }
+    }
+
+    @Test("RFC 6455 from a hand-made client: unmasked frames and invalid close codes get 1002; a valid close is echoed")
+    func protocolRules() async throws {
+        try await withPlexer { plexer in
+            let token = try await plexer.token(for: "alice")
+            let path = "/ws?access_token=\(token)"
+            for (frame, expected) in [
+                (["opcode": 1, "hex": "7b7d", "masked": false] as [String: Any], 1002),  // an unmasked text frame
+                (["opcode": 8, "hex": "03ec"], 1002),  // close with 1004, a reserved code
+                (["opcode": 8, "hex": "0fa1"], 4001),  // close with 4001: a valid code, echoed
+                (["opcode": 3, "hex": ""], 1002),  // a reserved opcode
+            ] {
+                let raw = try WebSocketDriver()
+                _ = try await raw.run(["op": "raw_connect", "host": "127.0.0.1", "port": plexer.port, "path": path])
+                _ = try await raw.run(["op": "raw_send"].merging(frame) { $1 })
+                let closed = try await raw.run(["op": "raw_wait_close", "timeout": 10])
+                #expect(closed["code"] as? Int == expected, "\(frame): \(closed)")
+            }
+        }
+    }
+
+    @Test("a close the client starts is echoed with its code")
+    func clientClose() async throws {
+        try await withPlexer { plexer in
+            let ws = try await plexer.connected("alice")
+            let closed = try await ws.run(["op": "close", "code": 4321, "reason": "leaving"])
+            #expect(closed["code"] as? Int == 4321, "\(closed)")
         }
     }
 }

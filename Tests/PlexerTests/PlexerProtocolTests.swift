@@ -47,6 +47,18 @@ struct PlexerProtocolTests {
         #expect(limit.take(now: start + .milliseconds(500)) == .allowed, "refilled at 2 per second")
         #expect((0..<3).map { _ in limit.take(now: start + .milliseconds(500)) }.allSatisfy { $0 != .allowed })
         #expect(limit.take(now: start + .milliseconds(500)) == .close)
+
+        // A steady flood at twice the rate: every other request passes, and it is still closed within seconds.
+        var flood = RequestRateLimit(perSecond: 10, burst: 20, now: start)
+        var closedAfter: Int?
+        for step in 0..<200 where closedAfter == nil {
+            if flood.take(now: start + .milliseconds(Int64(step * 50))) == .close { closedAfter = step * 50 }
+        }
+        #expect((closedAfter ?? .max) < 10_000, "closed after \(String(describing: closedAfter)) ms")
+        // Just over the rate (one refusal in ten): refused now and then, never closed.
+        var brushing = RequestRateLimit(perSecond: 10, burst: 20, now: start)
+        let decisions = (0..<1_000).map { brushing.take(now: start + .milliseconds(Int64($0 * 91))) }
+        #expect(!decisions.contains(.close) && decisions.contains { $0 != .allowed })
     }
 
     static let route = UpstreamRoute(
@@ -68,6 +80,8 @@ struct PlexerProtocolTests {
         for path in [
             "/v1/roomsX", "/v1/me", "/v1/rooms/../admin", "/v1/rooms/%2E%2E/admin", "/v1/rooms/x/..", "/v1/rooms//x",
             "/v1/rooms/./x", "/admin", "/v1/rooms%2F..%2Fadmin", "/v1/rooms/a\\b", "relative", "/v1/rooms/x?y=1",
+            "/v1/rooms/%252e%252e/admin", "/v1/rooms/..;/admin", "/v1/rooms/x%2Fy", "/v1/rooms/a|b", "/v1/rooms/{x}",
+            "/v1/rooms/%2e", "/v1/rooms/%00", "/v1/rooms/%zz",
         ] {
             #expect(throws: PlexerFailure.self, "\(path)") {
                 try UpstreamRequest(self.request(["path": .string(path)]), route: Self.route, user: "a", token: nil)
@@ -95,6 +109,21 @@ struct PlexerProtocolTests {
             secret: String(repeating: "s", count: 32), user: "alice", timestamp: "1800000000", method: "POST",
             target: "/v1/rooms/1?a=1&b=%20", body: ByteBuffer(string: #"{"text":"hi"}"#))
         #expect(built.headers.last?.value == signature && signature.hasPrefix("v1="))
+        let secret = String(repeating: "s", count: 32)
+        let body = ByteBuffer(string: #"{"text":"hi"}"#)
+        #expect(
+            IdentitySignature.verify(
+                signature, secret: secret, user: "alice", timestamp: "1800000000", method: "POST",
+                target: "/v1/rooms/1?a=1&b=%20", body: body))
+        for (user, target, tampered) in [
+            ("mallory", "/v1/rooms/1?a=1&b=%20", body), ("alice", "/v1/rooms/2?a=1&b=%20", body),
+            ("alice", "/v1/rooms/1?a=1&b=%20", ByteBuffer(string: #"{"text":"ho"}"#)),
+        ] {
+            #expect(
+                !IdentitySignature.verify(
+                    signature, secret: secret, user: user, timestamp: "1800000000", method: "POST", target: target,
+                    body: tampered))
+        }
         var jwtRoute = Self.route
         jwtRoute.identity = .jwt
         let forwarded = try UpstreamRequest(

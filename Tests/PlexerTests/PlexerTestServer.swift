@@ -83,7 +83,9 @@ func withPlexer<T: Sendable>(
             try await body(
                 PlexerTestServer(
                     url: "ws://127.0.0.1:\(port)/ws", port: port, client: client, queue: queue,
-                    ingestor: Ingestor(client: client, queue: queue, keys: keys, configuration: IngestConfiguration()),
+                    ingestor: Ingestor(
+                        client: client, queue: queue, keys: keys,
+                        configuration: IngestConfiguration(inboxMaxLength: 10_000)),
                     subscriber: subscriber, redisURL: server.url, shutdown: shutdown))
         }
     }

@@ -1,5 +1,5 @@
+import Dispatch
 import Foundation
-import NIOPosix
 
 /// Drives `ws_driver.py`, a WebSocket client built on Python's `websockets` (not our code), one JSON command per
 /// line; every answer is the JSON object the driver printed. With `script: "browser_driver.py"` it drives headless
@@ -7,7 +7,7 @@ import NIOPosix
 final class WebSocketDriver: Sendable {
     private let process: Process
     private let input: FileHandle
-    private let output: FileHandle
+    private let lines: LineReader
 
     init(script name: String = "ws_driver.py") throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(name)
@@ -21,7 +21,7 @@ final class WebSocketDriver: Sendable {
         try process.run()
         self.process = process
         self.input = stdin.fileHandleForWriting
-        self.output = stdout.fileHandleForReading
+        self.lines = LineReader(stdout.fileHandleForReading)
     }
 
     deinit {
@@ -29,20 +29,14 @@ final class WebSocketDriver: Sendable {
         if self.process.isRunning { self.process.terminate() }
     }
 
-    /// Sends one command and returns the driver's answer (read on NIO's thread pool: the read blocks).
+    /// Sends one command and returns the driver's answer. The read blocks: it runs on this driver's own queue, not
+    /// on a pool that the other tests' drivers (or NIO) share.
     func run(_ command: [String: Any]) async throws -> [String: Any] {
         let data = try JSONSerialization.data(withJSONObject: command)
         try self.input.write(contentsOf: data + Data("\n".utf8))
-        let output = self.output
-        let line = try await NIOThreadPool.singleton.runIfActive { () -> Data in
-            var line = Data()
-            while true {
-                guard let byte = try output.read(upToCount: 1), let first = byte.first else {
-                    throw DriverFailure("the WebSocket driver exited")
-                }
-                if first == UInt8(ascii: "\n") { return line }
-                line.append(first)
-            }
+        let lines = self.lines
+        let line = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
+            lines.queue.async { continuation.resume(with: Result { try lines.next() }) }
         }
         guard let answer = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
             throw DriverFailure("the driver answered no object: \(String(decoding: line, as: UTF8.self))")
@@ -53,11 +47,14 @@ final class WebSocketDriver: Sendable {
 
     // MARK: Commands
 
-    /// Opens the socket; `maxQueue` is how many messages the client buffers before it stops reading the socket.
+    /// Opens the socket; `maxQueue` is how many messages the client buffers before it stops reading the socket,
+    /// `receiveBuffer` (bytes) a fixed kernel receive buffer instead of an autotuned one.
     func connect(
-        _ url: String, subprotocols: [String]? = ["notify.v1"], headers: [String: String] = [:], maxQueue: Int = 16
+        _ url: String, subprotocols: [String]? = ["notify.v1"], headers: [String: String] = [:], maxQueue: Int = 16,
+        receiveBuffer: Int? = nil
     ) async throws -> [String: Any] {
         var command: [String: Any] = ["op": "connect", "url": url, "headers": headers, "max_queue": maxQueue]
+        if let receiveBuffer { command["rcvbuf"] = receiveBuffer }
         if let subprotocols { command["subprotocols"] = subprotocols }
         return try await self.run(command)
     }
@@ -96,4 +93,29 @@ final class WebSocketDriver: Sendable {
 struct DriverFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Lines of a pipe, read a chunk at a time; used only on its own serial `queue`.
+private final class LineReader: @unchecked Sendable {
+    let queue = DispatchQueue(label: "notify.test.driver")
+    private let handle: FileHandle
+    private var buffer = Data()
+
+    init(_ handle: FileHandle) {
+        self.handle = handle
+    }
+
+    func next() throws -> Data {
+        while true {
+            if let newline = self.buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = self.buffer[self.buffer.startIndex..<newline]
+                self.buffer.removeSubrange(self.buffer.startIndex...newline)
+                return Data(line)
+            }
+            // Whatever the pipe has now (read(upToCount:) would wait for the whole count).
+            let chunk = self.handle.availableData
+            guard !chunk.isEmpty else { throw DriverFailure("the driver exited") }
+            self.buffer.append(chunk)
+        }
+    }
 }

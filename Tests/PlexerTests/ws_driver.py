@@ -5,7 +5,10 @@ it checks our handshake, framing, ping/pong, fragmentation and close codes again
 """
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import sys
 
 from websockets.asyncio.client import connect
@@ -34,8 +37,17 @@ async def main():
         try:
             if op == "connect":
                 try:
+                    sock = None
+                    if command.get("rcvbuf"):
+                        # A small receive buffer set before connecting (autotuning would grow it to 32 MB here),
+                        # so a client that stops reading is seen as one by the server.
+                        host, port = command["url"].split("/")[2].split(":")
+                        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, command["rcvbuf"])
+                        sock.connect((host, int(port)))
                     ws = await connect(
                         command["url"],
+                        sock=sock,
                         subprotocols=command.get("subprotocols"),
                         additional_headers=command.get("headers"),
                         max_size=None,
@@ -53,6 +65,52 @@ async def main():
                         "content_type": response.headers.get("Content-Type"),
                         "body": response.body.decode("utf-8", "replace"),
                     })
+            elif op == "raw_connect":
+                # A hand-made client: it does the handshake, then sends only what it is told (no pongs, frames
+                # masked or not), to see how the server treats a peer that breaks the rules.
+                host, port = command["host"], command["port"]
+                raw = await asyncio.open_connection(host, port)
+                key = base64.b64encode(os.urandom(16)).decode()
+                raw[1].write(
+                    f"GET {command['path']} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: notify.v1\r\n\r\n"
+                    .encode())
+                await raw[1].drain()
+                status = (await asyncio.wait_for(raw[0].readline(), 10)).decode().strip()
+                while (await asyncio.wait_for(raw[0].readline(), 10)) not in (b"\r\n", b"\n"):
+                    pass
+                answer({"ok": True, "status": status})
+            elif op == "raw_send":
+                # One frame: opcode, payload (hex), masked or not.
+                payload = bytes.fromhex(command.get("hex", ""))
+                header = bytes([0x80 | command["opcode"]])
+                mask = command.get("masked", True)
+                header += bytes([(0x80 if mask else 0) | len(payload)])
+                if mask:
+                    key = os.urandom(4)
+                    payload = key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+                raw[1].write(header + payload)
+                await raw[1].drain()
+                answer({"ok": True})
+            elif op == "raw_wait_close":
+                # Frames until the server's close frame (pings are not answered); its code, or why none came.
+                try:
+                    while True:
+                        head = await asyncio.wait_for(raw[0].readexactly(2), command.get("timeout", 10))
+                        length = head[1] & 0x7F
+                        if length == 126:
+                            length = int.from_bytes(await raw[0].readexactly(2), "big")
+                        elif length == 127:
+                            length = int.from_bytes(await raw[0].readexactly(8), "big")
+                        payload = await raw[0].readexactly(length)
+                        if head[0] & 0x0F == 8:
+                            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                            answer({"closed": True, "code": code, "reason": payload[2:].decode("utf-8", "replace")})
+                            break
+                except asyncio.TimeoutError:
+                    answer({"timeout": True})
+                except asyncio.IncompleteReadError:
+                    answer({"closed": True, "code": None, "reason": "connection ended without a close frame"})
             elif op == "sse_open":
                 # A plain Server-Sent Events reader (GET /v1/stream), for events that must reach SSE too.
                 host, port = command["host"], command["port"]

@@ -23,6 +23,8 @@ struct NotifyFeed {
     var last: StreamID?
     /// Armed while the socket takes nothing and live events wait: a reader stuck for the stall timeout is too slow.
     var stall: Scheduled<Void>?
+    /// The id of the `resume` whose reply waits for the start in progress.
+    var pendingReply: RequestID?
 }
 
 /// A replayed page the socket did not take within the stall timeout.
@@ -105,7 +107,14 @@ extension PlexerConnection {
     /// gets its reply once the replay is written; a restart after a dropped pub/sub connection has no reply.
     func startFeed(after: StreamID?, fromNow: Bool, replyTo id: RequestID?, isResume: Bool) {
         guard let context else { return }
+        if case .starting = self.feed.state, let replaced = self.feed.pendingReply {
+            // Every request gets its answer: a resume overtaken by a later one is not left waiting.
+            self.send(
+                PlexerFrames.error(
+                    channel: "notify", id: replaced, PlexerFailure("replaced", "a later resume replaced this one")))
+        }
         self.stopFeed()
+        self.feed.pendingReply = isResume ? id : nil
         self.feed.generation += 1
         self.feed.state = .starting
         let generation = self.feed.generation
@@ -179,9 +188,9 @@ extension PlexerConnection {
             return
         }
         self.feed.task = nil
+        self.feed.pendingReply = nil
         self.feed.state = .live(listener)
         self.feed.last = last
-        InboxFeed.countDelivered(0)
         if id != nil {
             self.send(PlexerFrames.reply(channel: "notify", id: id, members: "\"replayed\":\(replayed)"))
         }
@@ -193,6 +202,7 @@ extension PlexerConnection {
     private func feedFailed(_ error: any Error, generation: Int, replyTo id: RequestID?) {
         guard self.phase == .ready, self.feed.generation == generation, case .starting = self.feed.state else { return }
         self.feed.task = nil
+        self.feed.pendingReply = nil
         self.feed.state = .off
         if error is Stalled { return self.close(.tooSlow) }
         if !(error is RedisClientError) && !(error is CancellationError) {

@@ -48,6 +48,8 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var nextPing = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var early: [ByteBuffer] = []
+    /// The latest ping's payload, answered once the socket takes writes again.
+    private var pendingPong: ByteBuffer?
     private var rate: RequestRateLimit
     /// Tasks of requests waiting for their reply, by a number of this connection's own.
     var tasks: [Int: Task<Void, Never>] = [:]
@@ -135,13 +137,23 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .binary:
             self.close(.unsupportedData)
         case .ping:
-            guard self.phase != .closed else { return }
+            guard self.phase != .closed, self.phase != .closing else { return }
+            // Pings count against the request rate (a flood of them would queue pongs without bound), and one
+            // pong answers the latest ping when the socket cannot take it now (RFC 6455 §5.5.3).
+            if self.phase == .ready, case .close = self.rate.take(now: .now()) { return self.close(.rateLimited) }
+            guard context.channel.isWritable else {
+                self.pendingPong = frame.unmaskedData
+                return
+            }
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(self.wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
             self.closeReceived(frame)
+        case .pong:
+            break  // only counts as heard
         default:
-            break  // pongs only count as heard; continuations come reassembled
+            // Reserved opcodes (continuations come reassembled).
+            self.close(.protocolError, reason: "unknown opcode")
         }
     }
 
@@ -151,11 +163,15 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             self.close(.messageTooBig)
         case is NIOWebSocketFrameAggregator.Error:
             self.close(.protocolError)
+        case is ClientFrameCheck.Violation:
+            self.close(.protocolError, reason: "client frames must be masked, without RSV bits")
         case is NIOWebSocketError:
-            self.stop()  // WebSocketProtocolErrorHandler sent the close frame (1002 or 1009) and closes
-        default:
+            // WebSocketProtocolErrorHandler sent the close frame (1002 or 1009) and closes once it is written;
+            // a reader that takes nothing would keep the socket, so it goes after the close grace anyway.
             self.stop()
-            context.close(promise: nil)
+            self.closeWithinGrace(context)
+        default:
+            self.close(.internalError)
         }
     }
 
@@ -168,6 +184,11 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let payload = self.pendingPong {
+            self.pendingPong = nil
+            context.writeAndFlush(
+                self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+        }
         if context.channel.isWritable, case .live = self.feed.state {
             self.feed.stall?.cancel()
             self.feed.stall = nil
@@ -307,7 +328,8 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func setExpiry(_ date: Date) {
-        let seconds = max(0, date.timeIntervalSinceNow)
+        // Clamped: an absurd `exp` (1e19) must not overflow the milliseconds below.
+        let seconds = min(max(0, date.timeIntervalSinceNow), 10 * 365 * 86_400)
         self.expiry = .now() + .milliseconds(Int64(seconds * 1_000))
         self.armTimer()
     }
@@ -350,16 +372,13 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes one message; a reader that lets more than `maxOutboundBytes` pile up is closed as too slow.
     func send(_ text: ByteBuffer) {
         guard let context, self.phase != .closed, self.phase != .closing else { return }
-        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: text)), promise: nil)
-        self.checkBacklog()
-    }
-
-    func checkBacklog() {
-        guard let context,
-            let pending = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
+        // What waits already, not counting this message: one large reply (an upstream's) is not a slow reader.
+        if let pending = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
             pending > self.configuration.maxOutboundBytes
-        else { return }
-        self.close(.tooSlow)
+        {
+            return self.close(.tooSlow)
+        }
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: text)), promise: nil)
     }
 
     // MARK: Timer
@@ -410,12 +429,19 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         while text.utf8.count > 123 { text = text.dropLast() }
         data.writeString(String(text))
         let channel = context.channel
+        self.closeWithinGrace(context)
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenFailure { _ in channel.close(promise: nil) }
+    }
+
+    /// Drops the connection after `closeGraceMs` unless it closed by then: every close path is bounded, also for
+    /// a reader that takes nothing (its close frame would wait behind what it does not read).
+    private func closeWithinGrace(_ context: ChannelHandlerContext) {
+        let channel = context.channel
         let grace = context.eventLoop.scheduleTask(in: .milliseconds(Int64(self.configuration.closeGraceMs))) {
             channel.close(promise: nil)
         }
         channel.closeFuture.whenComplete { _ in grace.cancel() }
-        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .whenFailure { _ in channel.close(promise: nil) }
     }
 
     /// The client's close frame: the answer to ours, or its own close, which is echoed (RFC 6455 §5.5.1).
@@ -427,10 +453,19 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         self.stop()
+        self.phase = .closing
         var data = frame.unmaskedData
-        let code = data.readWebSocketErrorCode()
+        // RFC 6455 §7.4: codes a peer may send are 1000-1003, 1007-1011 and 3000-4999; a close frame of one byte,
+        // another code, or a reason that is not UTF-8 is a protocol error.
         var echo = context.channel.allocator.buffer(capacity: 2)
-        if let code { echo.write(webSocketErrorCode: code) }
+        if data.readableBytes > 0 {
+            let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 0
+            let valid =
+                [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011].contains(code) || (3000...4999).contains(code)
+            let reasonIsText = String(validating: data.readableBytesView, as: UTF8.self) != nil
+            echo.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: valid && reasonIsText ? code : 1002))
+        }
+        self.closeWithinGrace(context)
         context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
             .whenComplete { _ in channel.close(promise: nil) }
     }

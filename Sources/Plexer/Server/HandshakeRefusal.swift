@@ -5,10 +5,28 @@ import NIOWebSocket
 import NotifyAPI
 
 /// Answers every request that is not upgraded (another path, no WebSocket handshake, a handshake without
-/// `notify.v1`) with a problem JSON and closes the connection. Removed from the pipeline once a socket upgrades.
-final class HandshakeRefusal: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+/// `notify.v1`) with a problem JSON and closes the connection, and closes a connection that has not upgraded within
+/// `timeout` (a slow handshake must not hold a file descriptor). Removed from the pipeline once a socket upgrades.
+final class HandshakeRefusal: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        self.timer = context.eventLoop.scheduleTask(in: self.timeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = self.unwrapInboundIn(data) else { return }

@@ -40,6 +40,16 @@ public final class PlexerServer: Service, Sendable {
     }
 
     public func run() async throws {
+        do {
+            try await self.serve()
+        } catch {
+            try? await self.services.upstreams.shutdown()
+            throw error
+        }
+        try await self.services.upstreams.shutdown()
+    }
+
+    private func serve() async throws {
         let quiesce = ServerQuiescingHelper(group: self.group)
         let services = self.services
         let server = try await ServerBootstrap(group: self.group)
@@ -63,7 +73,6 @@ public final class PlexerServer: Service, Sendable {
         let drained = self.group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: drained)
         try await drained.futureResult.get()
-        try await services.upstreams.shutdown()
     }
 
     /// HTTP/1 until the upgrade; then the WebSocket codec, the fragment aggregator and the connection.
@@ -82,8 +91,10 @@ public final class PlexerServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let target = HandshakeTarget(head)
                     try channel.pipeline.syncOperations.addHandlers([
+                        ClientFrameCheck(),
+                        // A message in at most 16 fragments: each buffered fragment costs its bookkeeping too.
                         NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1_024,
+                            minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 16,
                             maxAccumulatedFrameSize: limit),
                         PlexerConnection(
                             services: services, handshakeToken: target?.token,
@@ -91,14 +102,16 @@ public final class PlexerServer: Service, Sendable {
                     ])
                 }
             })
-        let refusal = HandshakeRefusal()
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (
                 upgraders: [upgrader],
                 completionHandler: { context in
-                    context.pipeline.syncOperations.removeHandler(refusal, promise: nil)
+                    if let refusal = try? context.pipeline.syncOperations.context(handlerType: HandshakeRefusal.self) {
+                        context.pipeline.syncOperations.removeHandler(context: refusal, promise: nil)
+                    }
                 }
             ))
-        try channel.pipeline.syncOperations.addHandler(refusal)
+        try channel.pipeline.syncOperations.addHandler(
+            HandshakeRefusal(timeout: .milliseconds(Int64(services.configuration.authTimeoutMs))))
     }
 }

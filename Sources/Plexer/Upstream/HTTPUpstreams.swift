@@ -51,12 +51,18 @@ public final class HTTPUpstreams: Sendable {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await self.client.execute(outgoing, deadline: deadline)
-            body = try await response.body.collect(upTo: route.maxResponseBytes)
+            let request = outgoing
+            (response, body) = try await Self.within(milliseconds: route.timeoutMs) {
+                let response = try await self.client.execute(request, deadline: deadline)
+                return (response, try await response.body.collect(upTo: route.maxResponseBytes))
+            }
         } catch is NIOTooManyBytesError {
             throw PlexerFailure(
                 "upstream_unavailable", "channel \(route.channel) answered more than \(route.maxResponseBytes) bytes")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw PlexerFailure(
+                "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
+        } catch is UpstreamTimeout {
             throw PlexerFailure(
                 "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
         } catch {
@@ -65,11 +71,33 @@ public final class HTTPUpstreams: Sendable {
         return Self.replyMembers(response, body: body, route: route)
     }
 
-    static func replyMembers(_ response: HTTPClientResponse, body: ByteBuffer, route: UpstreamRoute) -> String {
-        var headers: [String] = []
-        for (name, value) in response.headers where route.responseHeaders.contains(name.lowercased()) {
-            headers.append("\(JSONText.quoted(name.lowercased())):\(JSONText.quoted(value))")
+    /// `operation`'s result, or ``UpstreamTimeout`` after `milliseconds` (the whole exchange, body included: the
+    /// client's deadline ends with the head).
+    private static func within<T: Sendable>(
+        milliseconds: Int, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                throw UpstreamTimeout()
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw UpstreamTimeout() }
+            return first
         }
+    }
+
+    static func replyMembers(_ response: HTTPClientResponse, body: ByteBuffer, route: UpstreamRoute) -> String {
+        // A header sent several times becomes one, its values joined (RFC 9110 §5.3).
+        var values: [String: [String]] = [:]
+        var order: [String] = []
+        for (name, value) in response.headers where route.responseHeaders.contains(name.lowercased()) {
+            let name = name.lowercased()
+            if values[name] == nil { order.append(name) }
+            values[name, default: []].append(value)
+        }
+        let headers = order.map { "\(JSONText.quoted($0)):\(JSONText.quoted(values[$0]!.joined(separator: ", ")))" }
         var members = "\"status\":\(response.status.code),\"headers\":{\(headers.joined(separator: ","))}"
         guard body.readableBytes > 0 else { return members }
         let isJSON = response.headers.first(name: "Content-Type")?.lowercased().contains("json") ?? false
@@ -88,3 +116,6 @@ public final class HTTPUpstreams: Sendable {
         try await self.client.shutdown()
     }
 }
+
+/// The whole upstream exchange took longer than the route's timeout.
+struct UpstreamTimeout: Error {}

@@ -21,12 +21,22 @@ struct UpstreamRequest: Equatable {
     static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     static let members: Set<String> = ["method", "path", "query", "headers", "body"]
 
-    /// Headers a client must never set, whatever the route allows: they could claim an identity or a hop.
-    static func isIdentityLike(_ name: String) -> Bool {
+    /// Headers a client must never set, whatever the route allows: they could claim an identity or a hop, or change
+    /// how the request is framed.
+    static func isForbidden(_ name: String) -> Bool {
         let name = name.lowercased()
-        return ["authorization", "cookie", "forwarded", "x-real-ip", "x-remote-user", "x-user", "x-auth", "host"]
-            .contains(name) || name.hasPrefix("x-notify-") || name.hasPrefix("x-forwarded-")
-            || name.hasPrefix("x-user-") || name.hasPrefix("x-auth-") || name.hasPrefix("proxy-")
+        let exact: Set<String> = [
+            "authorization", "cookie", "forwarded", "x-real-ip", "host", "connection", "keep-alive", "te", "trailer",
+            "transfer-encoding", "upgrade", "content-length", "content-type", "expect", "via",
+        ]
+        return exact.contains(name)
+            || ["x-notify-", "x-forwarded-", "x-user", "x-auth", "x-remote-", "proxy-"].contains { name.hasPrefix($0) }
+    }
+
+    /// RFC 3986 `unreserved` and `sub-delims` plus `:` `@`: what a path segment or a query may hold unencoded.
+    static func isURLCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            || "-._~!$&'()*+,;=:@".unicodeScalars.contains(scalar)
     }
 
     /// Builds the request; `token` is the socket's JWT (forwarded with `jwt` identity), `now` the signature's time.
@@ -45,9 +55,9 @@ struct UpstreamRequest: Equatable {
         }
         var target = path
         if let query = try request.string("query", maxBytes: 4_096), !query.isEmpty {
-            guard query.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && $0 != "#" }) else {
-                throw .invalid("query must be URL-encoded, without spaces or #")
-            }
+            guard query.unicodeScalars.allSatisfy({ Self.isURLCharacter($0) || "/?%".unicodeScalars.contains($0) }),
+                Self.decodePercent(query, refusing: []) != nil
+            else { throw .invalid("query must be URL-encoded (RFC 3986), without #") }
             target += "?" + query
         }
         var headers: [(String, String)] = []
@@ -55,10 +65,11 @@ struct UpstreamRequest: Equatable {
             let lower = name.lowercased()
             guard !lower.isEmpty,
                 lower.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }),
-                value.utf8.count <= 4_096, !value.contains("\r"), !value.contains("\n")
+                value.utf8.count <= 4_096,
+                !value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7f })
             else { throw .invalid("header \(name) is not a valid header") }
             // Dropped, not refused: a client library may add some of these on its own.
-            guard route.allowedHeaders.contains(lower), !Self.isIdentityLike(lower) else { continue }
+            guard route.allowedHeaders.contains(lower), !Self.isForbidden(lower) else { continue }
             headers.append((lower, value))
         }
         var body: ByteBuffer?
@@ -92,34 +103,74 @@ struct UpstreamRequest: Equatable {
         self.body = body
     }
 
-    /// The decoded path if it is clean: absolute, no empty, `.` or `..` segment (also percent-encoded), no
-    /// backslash, no control character.
+    /// The decoded path if it is clean: absolute, only URL characters or percent-encodings (RFC 3986), no encoded
+    /// separator (`/`, `\\`, `.`, `%`, `;`: the upstream might read them differently than the prefix check did), no
+    /// empty, `.` or `..` segment, valid UTF-8.
     static func cleanPath(_ path: String) throws(PlexerFailure) -> String {
-        guard path.hasPrefix("/"), !path.contains("?"), !path.contains("#"),
-            path.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }),
-            let decoded = path.removingPercentEncoding,
-            !decoded.contains("\\"), !decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
+        guard path.hasPrefix("/"),
+            path.unicodeScalars.allSatisfy({ (Self.isURLCharacter($0) && $0 != ";") || $0 == "/" || $0 == "%" })
         else { throw .invalid("path must be an absolute, URL-encoded path without query") }
+        guard let decoded = Self.decodePercent(path, refusing: [0x2F, 0x5C, 0x2E, 0x25, 0x3B]) else {
+            throw PlexerFailure("forbidden", "path \(path) encodes a separator or is not valid UTF-8")
+        }
         let segments = decoded.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         guard !segments.contains(where: { $0 == "." || $0 == ".." }),
             !segments.dropLast().contains(where: \.isEmpty)
         else { throw PlexerFailure("forbidden", "path \(path) is not a clean path (no ., .. or // segments)") }
         return decoded
     }
+
+    /// `text` with its `%XX` decoded, or `nil` when an escape is malformed, decodes to a control character or to
+    /// one of `refusing`, or the result is not UTF-8.
+    static func decodePercent(_ text: String, refusing: Set<UInt8>) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let decoded = Hex.decode(String(decoding: [high, low], as: UTF8.self))?.first
+            else { return nil }
+            guard decoded >= 0x20, decoded != 0x7F, !refusing.contains(decoded) else { return nil }
+            bytes.append(decoded)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
 }
 
 /// The signature of `signed` identity headers. An upstream recomputes it with the shared secret and accepts the
-/// request when it matches (compared in constant time) and the timestamp is recent:
-/// `X-Notify-Signature: v1=<hex HMAC-SHA256(secret, "v1:<timestamp>:<user>:<method>:<path?query>:<hex SHA-256 of
-/// the body, empty body included>")>`.
+/// request when it matches (compared in constant time, ``verify(_:secret:user:timestamp:method:target:body:)``)
+/// and the timestamp is recent:
+/// `X-Notify-Signature: v1=<hex HMAC-SHA256(secret, "v1\n<timestamp>\n<user>\n<METHOD>\n<path?query>\n<hex SHA-256
+/// of the body, empty body included>")>`. No field can hold a line feed, so the message is unambiguous.
 public enum IdentitySignature {
     public static func sign(
         secret: String, user: String, timestamp: String, method: String, target: String, body: ByteBuffer?
     ) -> String {
-        let bodyHash = Hex.encode(SHA256.hash(data: Array((body ?? ByteBuffer()).readableBytesView)))
-        let message = "v1:\(timestamp):\(user):\(method):\(target):\(bodyHash)"
         let mac = HMAC<SHA256>.authenticationCode(
-            for: Array(message.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+            for: Self.message(user: user, timestamp: timestamp, method: method, target: target, body: body),
+            using: SymmetricKey(data: Array(secret.utf8)))
         return "v1=" + Hex.encode(Array(mac))
+    }
+
+    /// Whether `signature` (the header's value) signs this request, compared in constant time.
+    public static func verify(
+        _ signature: String, secret: String, user: String, timestamp: String, method: String, target: String,
+        body: ByteBuffer?
+    ) -> Bool {
+        guard signature.hasPrefix("v1="), let mac = Hex.decode(String(signature.dropFirst(3))) else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            mac,
+            authenticating: Self.message(user: user, timestamp: timestamp, method: method, target: target, body: body),
+            using: SymmetricKey(data: Array(secret.utf8)))
+    }
+
+    private static func message(user: String, timestamp: String, method: String, target: String, body: ByteBuffer?)
+        -> [UInt8]
+    {
+        let bodyHash = Hex.encode(SHA256.hash(data: Array((body ?? ByteBuffer()).readableBytesView)))
+        return Array("v1\n\(timestamp)\n\(user)\n\(method)\n\(target)\n\(bodyHash)".utf8)
     }
 }

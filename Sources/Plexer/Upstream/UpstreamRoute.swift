@@ -90,6 +90,10 @@ public struct UpstreamRoute: Sendable {
         guard let identity = Identity(rawValue: identityText) else {
             throw NotifyConfigError("plexer.route.\(name).identity must be signed or jwt")
         }
+        if identity == .jwt, scheme == "http", !["127.0.0.1", "localhost", "::1"].contains(url.host ?? "") {
+            throw NotifyConfigError(
+                "plexer.route.\(name): identity jwt forwards users' tokens; use https (plain http only to this host)")
+        }
         let secret = config.string(forKey: "secret", isSecret: true)
         if identity == .signed, (secret?.utf8.count ?? 0) < 32 {
             throw NotifyConfigError("plexer.route.\(name).secret must have at least 32 bytes for signed identity")
