@@ -21,6 +21,10 @@ struct BenchSmokeTests {
                 "bench", "live", "--matrix", "20x50", "--seconds", "1", "--runs", "1", "--ceiling-rates", "",
                 "--memory-streams", "20",
             ],
+            [
+                "bench", "plexer", "--matrix", "20x50", "--seconds", "1", "--runs", "1", "--ceiling-rates", "",
+                "--memory-streams", "20",
+            ],
         ])
     func resultLine(arguments: [String]) async throws {
         var environment = NotifyBinary.cleanEnvironment

@@ -87,7 +87,8 @@ public struct LiveBenchReport: Sendable {
         let ours = self.cell("notify", streams: load.streams, rate: load.rate)?.p99 ?? 0
         let peer = self.cell("nchan", streams: load.streams, rate: load.rate)?.p99 ?? 0
         return BenchResult(
-            scenario: "live", ours: ours, peer: peer, unit: "ms", peerName: "nchan-\(load.streams)x\(load.rate)-p99",
+            scenario: self.options.webSocket ? "plexer" : "live", ours: ours, peer: peer, unit: "ms",
+            peerName: "nchan-\(self.options.webSocket ? "ws" : "sse")-\(load.streams)x\(load.rate)-p99",
             higherIsBetter: false)
     }
 }

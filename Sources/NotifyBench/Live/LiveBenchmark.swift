@@ -20,6 +20,8 @@ public struct LiveBenchmark: Sendable {
         /// Each Notify event also schedules the default push (inbox + push job).
         public var withPush = false
         public var peers: [String] = ["notify", "nchan"]
+        /// Streams over Server-Sent Events, or over WebSockets (Notify's Plexer, nchan's websocket subscriber).
+        public var webSocket = false
         public var postConnections = 32
         public init() {}
     }
@@ -125,7 +127,7 @@ public struct LiveBenchmark: Sendable {
 
     private func start(_ peer: String) async throws -> LiveServer {
         switch peer {
-        case "notify": try await LiveServer.startNotify(executable: self.executable)
+        case "notify": try await LiveServer.startNotify(executable: self.executable, plexer: self.options.webSocket)
         case "nchan": try await LiveServer.startNchan()
         default: throw BenchError("unknown peer \(peer): notify or nchan")
         }
@@ -153,6 +155,9 @@ public struct LiveBenchmark: Sendable {
             "--user-prefix", "u\(UInt32.random(in: 0...UInt32.max))x",
         ]
         if probe { arguments.append("--probe-memory") }
+        if self.options.webSocket {
+            arguments += ["--transport", "websocket", "--stream-port", "\(server.webSocketPort)"]
+        }
         if self.options.withPush { arguments.append("--with-push") }
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_BENCH_API_KEY"] = server.apiKey

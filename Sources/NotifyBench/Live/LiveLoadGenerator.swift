@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +18,9 @@ public struct LiveLoadGenerator: Sendable {
         public var target: String
         public var host = "127.0.0.1"
         public var port: Int
+        /// `sse`, or `websocket` (to `streamPort`).
+        public var transport = "sse"
+        public var streamPort: Int?
         public var streams: Int
         public var ratePerSecond: Int
         public var seconds: Double
@@ -50,8 +54,12 @@ public struct LiveLoadGenerator: Sendable {
         guard let kind = LiveTarget.Kind(rawValue: self.options.target) else {
             throw BenchError("unknown target \(self.options.target): notify or nchan")
         }
+        guard let transport = LiveTarget.Transport(rawValue: self.options.transport) else {
+            throw BenchError("unknown transport \(self.options.transport): sse or websocket")
+        }
         let target = LiveTarget(
-            kind: kind, host: self.options.host, port: self.options.port, userPrefix: self.options.userPrefix,
+            kind: kind, host: self.options.host, port: self.options.port, transport: transport,
+            streamPort: self.options.streamPort ?? self.options.port, userPrefix: self.options.userPrefix,
             apiKey: self.options.apiKey, tokens: self.options.tokens, withPush: self.options.withPush)
         let streams = self.options.streams
         let planned =
@@ -70,8 +78,14 @@ public struct LiveLoadGenerator: Sendable {
             // Connect in waves: a listen backlog takes a few hundred at once.
             for wave in stride(from: 0, to: streams, by: 250) {
                 let futures = (wave..<min(streams, wave + 250)).map { user in
-                    self.bootstrap(group) { StreamHandler(load: load, user: user) }
-                        .connect(host: self.options.host, port: self.options.port)
+                    switch transport {
+                    case .sse:
+                        self.bootstrap(group) { StreamHandler(load: load, user: user) }
+                            .connect(host: self.options.host, port: target.streamPort)
+                    case .websocket:
+                        Self.webSocketBootstrap(group, load: load, user: user)
+                            .connect(host: self.options.host, port: target.streamPort)
+                    }
                 }
                 for future in futures { channels.append(try await future.get()) }
             }
@@ -114,6 +128,45 @@ public struct LiveLoadGenerator: Sendable {
         for channel in channels { try? await channel.close() }
         try await group.shutdownGracefully()
         return report
+    }
+
+    /// A stream over a WebSocket: the handshake, then ``WebSocketStreamHandler`` on the upgraded channel.
+    private static func webSocketBootstrap(
+        _ group: MultiThreadedEventLoopGroup, load: LiveLoad, user: Int
+    ) -> ClientBootstrap {
+        let target = load.target
+        let (uri, subprotocol) = target.webSocketTarget(user: user)
+        var headers: HTTPHeaders = ["host": "\(target.host):\(target.streamPort)"]
+        if let subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
+        return ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOWebSocketClientUpgrader(
+                        maxFrameSize: 1 << 20,
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    WebSocketStreamHandler(load: load, user: user))
+                            }
+                        })
+                    // The server's first frame may come in the same read as its 101: forwarded, not dropped.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
+                        withClientUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                if let sender = try? context.pipeline.syncOperations.context(
+                                    handlerType: WebSocketHandshakeSender.self)
+                                {
+                                    context.pipeline.syncOperations.removeHandler(context: sender, promise: nil)
+                                }
+                            }
+                        ))
+                    try channel.pipeline.syncOperations.addHandler(WebSocketHandshakeSender(head: head))
+                }
+            }
     }
 
     private func bootstrap<Handler: ChannelInboundHandler>(

@@ -74,12 +74,12 @@ final class StreamHandler: ChannelInboundHandler {
     private let load: LiveLoad
     private let user: Int
     private var scanner = SSEEventScanner()
-    private var isReady = false
-    private var sawOverflow = false
+    private var report: StreamReport
 
     init(load: LiveLoad, user: Int) {
         self.load = load
         self.user = user
+        self.report = StreamReport(load: load, user: user)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -96,7 +96,7 @@ final class StreamHandler: ChannelInboundHandler {
                 context.close(promise: nil)
                 return
             }
-            if self.load.target.readyOnResponseHead { self.markReady() }
+            if self.load.target.readyOnResponseHead { self.report.ready() }
         case .body(let buffer):
             let now = DispatchTime.now().uptimeNanoseconds
             let items = buffer.withUnsafeReadableBytes { self.scanner.feed($0) }
@@ -105,9 +105,9 @@ final class StreamHandler: ChannelInboundHandler {
                 case .event(let stamp, let number):
                     self.load.arrived(event: number, on: self.user, stampNs: stamp, nowNs: now)
                 case .ready:
-                    self.markReady()
+                    self.report.ready()
                 case .overflow:
-                    self.sawOverflow = true
+                    self.report.sawOverflow = true
                 }
             }
         case .end:
@@ -115,18 +115,36 @@ final class StreamHandler: ChannelInboundHandler {
         }
     }
 
-    private func markReady() {
+    func channelInactive(context: ChannelHandlerContext) {
+        self.report.ended()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// What a stream tells the load, whatever its transport: ready once, and its end (with whether the server said it
+/// fell behind).
+struct StreamReport {
+    let load: LiveLoad
+    let user: Int
+    private(set) var isReady = false
+    var sawOverflow = false
+
+    init(load: LiveLoad, user: Int) {
+        self.load = load
+        self.user = user
+    }
+
+    mutating func ready() {
         guard !self.isReady else { return }
         self.isReady = true
         self.load.streamReady()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func ended() {
         if !self.isReady { self.load.streamFailed("closed before it was ready (user \(self.user))") }
         self.load.streamEnded(overflow: self.sawOverflow)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }

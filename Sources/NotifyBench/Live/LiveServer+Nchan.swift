@@ -3,8 +3,8 @@ import NotifyCore
 
 extension LiveServer {
     /// nginx with nchan (Debian `nginx` + `libnginx-mod-nchan`), one worker, storing messages in a Redis of its
-    /// own: an SSE (EventSource) subscriber at `/sub/<user>` and a publisher at `/pub/<user>`, one channel per
-    /// user, as a chat backend would set it up.
+    /// own: an SSE (EventSource) subscriber at `/sub/<user>`, a WebSocket subscriber at `/ws/<user>` and a publisher
+    /// at `/pub/<user>`, one channel per user, as a chat backend would set it up.
     static func startNchan() async throws -> LiveServer {
         guard let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: FileManager.default.isExecutableFile)
         else {
@@ -64,6 +64,11 @@ extension LiveServer {
                 }
                 location ~ ^/sub/(\\w+)$ {
                     nchan_subscriber eventsource;
+                    nchan_channel_id $1;
+                    nchan_redis_pass bench_redis;
+                }
+                location ~ ^/ws/(\\w+)$ {
+                    nchan_subscriber websocket;
                     nchan_channel_id $1;
                     nchan_redis_pass bench_redis;
                 }

@@ -11,6 +11,8 @@ import RedisClient
 final class LiveServer: Sendable {
     let kind: LiveTarget.Kind
     let port: Int
+    /// Where WebSocket streams connect: Notify's Plexer port (nchan serves them on `port`).
+    let webSocketPort: Int
     let redis: LocalRedisServer
     let process: ChildProcess
     /// Notify: the backend API key and the secret its user tokens are signed with.
@@ -19,11 +21,12 @@ final class LiveServer: Sendable {
     private let directory: URL?
 
     init(
-        kind: LiveTarget.Kind, port: Int, redis: LocalRedisServer, process: ChildProcess, apiKey: String = "",
-        tokenSecret: String = "", directory: URL? = nil
+        kind: LiveTarget.Kind, port: Int, webSocketPort: Int? = nil, redis: LocalRedisServer, process: ChildProcess,
+        apiKey: String = "", tokenSecret: String = "", directory: URL? = nil
     ) {
         self.kind = kind
         self.port = port
+        self.webSocketPort = webSocketPort ?? port
         self.redis = redis
         self.process = process
         self.apiKey = apiKey

@@ -10,9 +10,18 @@ struct LiveTarget: Sendable {
         case nchan
     }
 
+    /// How streams are opened: Server-Sent Events, or a WebSocket (Notify's Plexer, nchan's websocket subscriber).
+    enum Transport: String, Sendable, Codable {
+        case sse
+        case websocket
+    }
+
     var kind: Kind
     var host: String
     var port: Int
+    var transport = Transport.sse
+    /// Where streams connect (Notify's Plexer listens on a port of its own).
+    var streamPort: Int
     var userPrefix: String
     /// Notify: the backend API key, and a user token per stream.
     var apiKey: String = ""
@@ -34,6 +43,14 @@ struct LiveTarget: Sendable {
             return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/stream", headers: headers)
         case .nchan:
             return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/sub/\(self.user(user))", headers: headers)
+        }
+    }
+
+    /// The WebSocket handshake's target and subprotocol.
+    func webSocketTarget(user: Int) -> (uri: String, subprotocol: String?) {
+        switch self.kind {
+        case .notify: ("/ws?access_token=\(self.tokens[user])", "notify.v1")
+        case .nchan: ("/ws/\(self.user(user))", nil)
         }
     }
 

@@ -58,6 +58,15 @@ struct SSEEventScanner {
         return isReady ? .ready : nil
     }
 
+    /// The generator's stamp and event number in a message (a WebSocket text frame), if it carries them.
+    static func stampAndNumber(in bytes: some Collection<UInt8>) -> (UInt64, Int)? {
+        let line = ArraySlice(bytes)
+        guard let stamp = Self.number(after: Self.stampKey, in: line),
+            let number = Self.number(after: Self.numberKey, in: line)
+        else { return nil }
+        return (UInt64(stamp), number)
+    }
+
     /// The digits right after `key` in `line`.
     private static func number(after key: [UInt8], in line: ArraySlice<UInt8>) -> Int? {
         guard let range = line.firstRange(of: key) else { return nil }

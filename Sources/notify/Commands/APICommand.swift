@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 
 /// `notify api`: the HTTP API for backends and apps, against the configured Redis.
 struct APICommand: AsyncParsableCommand {
@@ -12,9 +13,13 @@ struct APICommand: AsyncParsableCommand {
         let provision = try await RedisProvision.resolve(
             config: setup.config, startLocalIfUnset: false, logger: setup.logger)
         defer { provision.stop() }
-        try await APIProcess.run(setup: setup, provision: provision, dev: false) { bases, _, _ in
+        // `plexer.enabled`: the same process also serves the Plexer's WebSockets (as `notify plexer` would).
+        let withPlexer = setup.config.bool(forKey: "plexer.enabled", default: false)
+        try await APIProcess.run(setup: setup, provision: provision, dev: false, withPlexer: withPlexer) {
+            bases, _, _ in
             "notify api is listening on \(bases.api)"
-                + (bases.ops == bases.api ? "\n" : " (ops endpoints on \(bases.ops))\n")
+                + (bases.ops == bases.api ? "" : " (ops endpoints on \(bases.ops))")
+                + (bases.plexer.map { ", Plexer on \($0)" } ?? "") + "\n"
         }
     }
 }

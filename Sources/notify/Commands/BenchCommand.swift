@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Run a benchmark scenario against a peer in the same run.",
         subcommands: [
             RedisBenchCommand.self, QueueBenchCommand.self, IngestBenchCommand.self, PushBenchCommand.self,
-            LiveBenchCommand.self, LiveLoadCommand.self,
+            LiveBenchCommand.self, PlexerBenchCommand.self, LiveLoadCommand.self,
         ]
     )
 }

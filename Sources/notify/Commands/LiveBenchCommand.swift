@@ -22,6 +22,8 @@ struct LiveBenchCommand: AsyncParsableCommand {
     @Option(help: "Servers, comma-separated: notify, nchan.") var peers = "notify,nchan"
     @Flag(help: "Each Notify event also schedules the default push (inbox + push job) instead of \"push\": null.")
     var withPush = false
+    @Flag(help: "Streams over WebSockets (Notify's Plexer, nchan's websocket subscriber) instead of SSE.")
+    var webSocket = false
 
     func run() async throws {
         _ = try await ProcessSetup.bootstrap(self.options, part: "bench", defaultLogLevel: "warning")
@@ -34,9 +36,11 @@ struct LiveBenchCommand: AsyncParsableCommand {
         options.memoryStreams = max(0, self.memoryStreams)
         options.peers = self.peers.split(separator: ",").map(String.init)
         options.withPush = self.withPush
+        options.webSocket = self.webSocket
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         Self.say(
-            "bench live: \(options.peers.joined(separator: " vs ")), \(options.seconds) s per load, \(options.runs) "
+            "bench live (\(options.webSocket ? "WebSocket" : "SSE")): \(options.peers.joined(separator: " vs ")), "
+                + "\(options.seconds) s per load, \(options.runs) "
                 + "run(s) each, push \(options.withPush ? "default" : "null")")
         let (runs, memory) = try await LiveBenchmark(executable: executable, options: options).run { Self.say($0) }
         Self.say(LiveBenchReport(runs: runs, memory: memory, options: options).text)
@@ -65,6 +69,8 @@ struct LiveLoadCommand: AsyncParsableCommand {
 
     @Option var target: String
     @Option var port: Int
+    @Option var transport = "sse"
+    @Option var streamPort: Int?
     @Option var streams: Int
     @Option var rate: Int
     @Option var seconds: Double
@@ -79,6 +85,8 @@ struct LiveLoadCommand: AsyncParsableCommand {
             target: self.target, port: self.port, streams: self.streams, ratePerSecond: self.rate,
             seconds: self.seconds)
         options.postConnections = self.postConnections
+        options.transport = self.transport
+        options.streamPort = self.streamPort
         options.userPrefix = self.userPrefix
         options.withPush = self.withPush
         options.probeMemory = self.probeMemory
@@ -91,5 +99,22 @@ struct LiveLoadCommand: AsyncParsableCommand {
         let report = try await LiveLoadGenerator(options: options).run()
         let json = try JSONEncoder().encode(report)
         FileHandle.standardOutput.write(Data("report ".utf8) + json + Data("\n".utf8))
+    }
+}
+
+/// `notify bench plexer`: `bench live` over WebSockets: the Plexer (in the API's process) against nchan's websocket
+/// subscriber, same generator, same run; the RESULT compares p99 at 5,000 sockets × 5,000 events/s.
+struct PlexerBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plexer",
+        abstract: "Live delivery over WebSockets: the Plexer vs nchan's websocket subscriber (bench live --web-socket)."
+    )
+
+    @OptionGroup var live: LiveBenchCommand
+
+    func run() async throws {
+        var command = self.live
+        command.webSocket = true
+        try await command.run()
     }
 }
