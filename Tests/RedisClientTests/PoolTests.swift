@@ -267,7 +267,7 @@ struct PoolHealthTests {
         try await withRedisServer { server in
             let client = makeClient(for: server) {
                 $0.healthCheckIntervalMs = 50
-                $0.commandTimeoutMs = 150
+                $0.commandTimeoutMs = 1_000  // 150 ms ran out for the first PING under the parallel suite
             }
             let admin = makeClient(for: server)
             try await client.send("PING")
