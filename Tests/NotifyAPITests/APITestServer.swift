@@ -103,13 +103,7 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-struct TestClaims: JWTPayload {
-    var sub: String
-    var iss: String
-    var aud: [String]
-    var exp: Double
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
-}
+typealias TestClaims = TestUserToken.Claims
 
 /// Runs `body` against a fresh API on a loopback port, stopped afterwards.
 func withAPIServer<T: Sendable>(

@@ -28,8 +28,8 @@ final class StalledStreamClient: Sendable {
         guard self.fd >= 0 else { throw TestFailure("socket failed") }
         var size: Int32 = 4_096
         setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        // Reading ends after 5 s of silence, so a server that never ends the stream fails the test, not hangs it.
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        // Reading ends after 10 s of silence, so a server that never ends the stream fails the test, not hangs it.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -44,9 +44,9 @@ final class StalledStreamClient: Sendable {
         _ = request.withCString { send(self.fd, $0, strlen($0), 0) }
     }
 
-    /// Reads until the server closes the stream or stays silent for 5 s (blocking, on NIO's thread pool: the
+    /// Reads until the server closes the stream or stays silent for 10 s (blocking, on NIO's thread pool: the
     /// tasks' executor may be the event loops, which a blocking read would stall); returns everything read. With
-    /// `requireClose`, 5 s of silence is an error: the server had to close the connection.
+    /// `requireClose`, 10 s of silence is an error: the server had to close the connection.
     func readToEnd(requireClose: Bool = false) async throws -> String {
         let fd = self.fd
         // The socket is closed when the client goes away: keep it until the read is done.

@@ -18,11 +18,20 @@ public enum TestUserToken {
             Claims(sub: user, iss: issuer, aud: [audience], exp: Date().timeIntervalSince1970 + seconds))
     }
 
-    struct Claims: JWTPayload {
-        var sub: String
-        var iss: String
-        var aud: [String]
-        var exp: Double
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    /// The claims an SSO puts in a user token (signature checks only; the server under test checks the rest).
+    public struct Claims: JWTPayload {
+        public var sub: String
+        public var iss: String
+        public var aud: [String]
+        public var exp: Double
+
+        public init(sub: String, iss: String, aud: [String], exp: Double) {
+            self.sub = sub
+            self.iss = iss
+            self.aud = aud
+            self.exp = exp
+        }
+
+        public func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 }
