@@ -9,6 +9,9 @@ public struct APIConfiguration: Sendable {
     public var heartbeatMs: Int
     /// Live events buffered per SSE client before it counts as too slow and is disconnected (it resumes).
     public var streamBufferEvents: Int
+    /// How long an SSE socket may take nothing (while events wait, or after the stream's end) before the reader
+    /// counts as too slow and the connection is closed; it resumes from its last id.
+    public var streamStallMs: Int
     /// Largest inbox page.
     public var maxPageSize: Int
     /// Most ids in one `POST /v1/ack`.
@@ -19,12 +22,14 @@ public struct APIConfiguration: Sendable {
 
     public init(
         maxBodyBytes: Int = 2 << 20, heartbeatMs: Int = 15_000, streamBufferEvents: Int = 512,
-        maxPageSize: Int = 200, maxAckIDs: Int = 1_000, egress: EgressPolicy = EgressPolicy()
+        streamStallMs: Int = 10_000, maxPageSize: Int = 200, maxAckIDs: Int = 1_000,
+        egress: EgressPolicy = EgressPolicy()
     ) {
         self.egress = egress
         self.maxBodyBytes = maxBodyBytes
         self.heartbeatMs = heartbeatMs
         self.streamBufferEvents = streamBufferEvents
+        self.streamStallMs = streamStallMs
         self.maxPageSize = maxPageSize
         self.maxAckIDs = maxAckIDs
     }
@@ -36,11 +41,13 @@ public struct APIConfiguration: Sendable {
             maxBodyBytes: config.int(forKey: "maxBodyBytes", default: d.maxBodyBytes),
             heartbeatMs: config.int(forKey: "heartbeatMs", default: d.heartbeatMs),
             streamBufferEvents: config.int(forKey: "streamBufferEvents", default: d.streamBufferEvents),
+            streamStallMs: config.int(forKey: "streamStallMs", default: d.streamStallMs),
             maxPageSize: config.int(forKey: "maxPageSize", default: d.maxPageSize),
             maxAckIDs: config.int(forKey: "maxAckIDs", default: d.maxAckIDs))
         for (name, value) in [
             ("maxBodyBytes", self.maxBodyBytes), ("heartbeatMs", self.heartbeatMs),
-            ("streamBufferEvents", self.streamBufferEvents), ("maxPageSize", self.maxPageSize),
+            ("streamBufferEvents", self.streamBufferEvents), ("streamStallMs", self.streamStallMs),
+            ("maxPageSize", self.maxPageSize),
             ("maxAckIDs", self.maxAckIDs),
         ] where value <= 0 {
             throw NotifyConfigError("api.\(name) must be positive, got \(value)")

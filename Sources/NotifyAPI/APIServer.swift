@@ -61,7 +61,7 @@ public struct APIServer: Sendable {
     public func httpServer(logger: Logger) -> HTTPServerBuilder {
         let service = SSEStreamHandler.Service(
             feed: self.feed, verifier: self.userTokens, heartbeat: .milliseconds(self.configuration.heartbeatMs),
-            logger: logger)
+            stallTimeout: .milliseconds(Int64(self.configuration.streamStallMs)), logger: logger)
         return .http1(
             configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [SSEStreamHandler(service: service)]))
     }

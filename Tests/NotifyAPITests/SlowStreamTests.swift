@@ -74,9 +74,12 @@ final class StalledStreamClient: Sendable {
 struct SlowStreamTests {
     @Test("a client too slow for its events gets overflow, others are unaffected, and its resume loses nothing")
     func slowClientOverflows() async throws {
-        // An inbox long enough to keep every event of the test (a shorter one would rightly report some lost).
+        // An inbox long enough to keep every event of the test (a shorter one would rightly report some lost), and a
+        // stall timeout longer than the test: the stalled client reads only once every event is posted (slow under a
+        // loaded machine), and the server must still hold its overflow notice for it then.
         try await withAPIServer(
-            api: APIConfiguration(streamBufferEvents: 4), ingest: IngestConfiguration(inboxMaxLength: 10_000)
+            api: APIConfiguration(streamBufferEvents: 4, streamStallMs: 150_000),
+            ingest: IngestConfiguration(inboxMaxLength: 10_000)
         ) { api in
             let token = try await api.token(for: "alice")
             let port = try #require(URL(string: api.baseURL)?.port)
@@ -122,7 +125,8 @@ struct SlowStreamTests {
     func stalledLiveReaderIsClosed() async throws {
         // A buffer large enough that the listener never overflows: only the stall can end this stream.
         try await withAPIServer(
-            api: APIConfiguration(streamBufferEvents: 10_000), ingest: IngestConfiguration(inboxMaxLength: 10_000)
+            api: APIConfiguration(streamBufferEvents: 10_000, streamStallMs: 2_000),
+            ingest: IngestConfiguration(inboxMaxLength: 10_000)
         ) { api in
             let token = try await api.token(for: "alice")
             let port = try #require(URL(string: api.baseURL)?.port)

@@ -34,14 +34,13 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var feed: InboxFeed
         var verifier: UserTokenVerifier
         var heartbeat: Duration
+        /// How long a socket may take nothing while events wait (a replayed page, live events) or after the
+        /// stream's end before the reader counts as too slow and the connection is closed.
+        var stallTimeout: TimeAmount
         var logger: Logger
     }
 
     static let path = "/v1/stream"
-    /// How long one replayed frame may wait for the socket before the reader counts as too slow.
-    static let stallTimeout = TimeAmount.seconds(10)
-    /// How long an ended stream waits for its last bytes to leave before the connection is closed anyway.
-    static let closeGrace = TimeAmount.seconds(5)
 
     private enum State {
         /// Requests go to the router.
@@ -71,7 +70,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var routerCloses = false
     private var task: Task<Void, Never>?
     private var listener: LiveListener?
-    /// Armed while a live stream's socket takes nothing: a reader that stays stuck for ``stallTimeout`` is too slow.
+    /// Armed while a live stream's socket takes nothing: a reader that stays stuck for the stall timeout is too slow.
     private var liveStall: Scheduled<Void>?
     private var expiry: ContinuousClock.Instant?
     private var user = ""
@@ -293,7 +292,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Replayed frames (a page), written from the starting task with one flush; returns once they are on the
-    /// socket (the replay's back-pressure), or throws when the socket does not take them within ``stallTimeout``,
+    /// socket (the replay's back-pressure), or throws when the socket does not take them within the stall timeout,
     /// or when the server drains (the client resumes from the last id it got).
     private static func write(
         _ frames: [ByteBuffer], to handler: NIOLoopBound<SSEStreamHandler>, on loop: any EventLoop
@@ -307,7 +306,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.sendHead()
             for frame in frames.dropLast() { context.write(handler.wrapOutboundOut(.body(frame)), promise: nil) }
             let written = context.writeAndFlush(handler.wrapOutboundOut(.body(lastFrame)))
-            return written.failing(after: Self.stallTimeout, with: Stalled())
+            return written.failing(after: handler.service.stallTimeout, with: Stalled())
         }.get()
     }
 
@@ -415,7 +414,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func watchStall(_ context: ChannelHandlerContext) {
         guard !context.channel.isWritable, self.liveStall == nil, case .live = self.state else { return }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        self.liveStall = context.eventLoop.scheduleTask(in: Self.stallTimeout) { handler.value.liveStalled() }
+        self.liveStall = context.eventLoop.scheduleTask(in: self.service.stallTimeout) { handler.value.liveStalled() }
     }
 
     private func liveStalled() {
@@ -449,7 +448,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Ending
 
     /// Ends the stream cleanly (the client reconnects with its last id) and closes the connection once the end is
-    /// sent, or after ``closeGrace`` when the reader takes nothing.
+    /// sent, or after the stall timeout when the reader takes nothing.
     private func finish() {
         switch self.state {
         case .starting, .live: break
@@ -513,7 +512,7 @@ final class SSEStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func closeAfter(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
         let channel = context.channel
-        let grace = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        let grace = context.eventLoop.scheduleTask(in: self.service.stallTimeout) { channel.close(promise: nil) }
         written.whenComplete { _ in
             grace.cancel()
             channel.close(promise: nil)
