@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import NIOCore
 import NotifyCore
@@ -133,6 +134,32 @@ struct PlexerProtocolTests {
             try UpstreamRequest(
                 self.request(["path": .string("/v1/rooms/1"), "headers": .object(["bad\nname": .string("x")])]),
                 route: Self.route, user: "a", token: nil)
+        }
+    }
+
+    @Test("routes from configuration: the kind picks the URL schemes; a forwarded JWT needs TLS off this host")
+    func routesFromConfiguration() async throws {
+        func routes(_ environment: [String: String]) async throws -> [UpstreamRoute] {
+            let config = try await NotifyConfigLoader.reader(environment: environment)
+            return try UpstreamRoute.routes(config: config.scoped(to: "plexer"))
+        }
+        let secret = String(repeating: "s", count: 32)
+        let live = try await routes([
+            "NOTIFY_PLEXER_ROUTES": "live", "NOTIFY_PLEXER_ROUTE_LIVE_KIND": "websocket",
+            "NOTIFY_PLEXER_ROUTE_LIVE_URL": "wss://rt.example.com/socket", "NOTIFY_PLEXER_ROUTE_LIVE_SECRET": secret,
+        ])
+        #expect(live.first?.kind == .websocket && live.first?.url.absoluteString == "wss://rt.example.com/socket")
+        for (kind, url, identity) in [
+            ("websocket", "https://rt.example.com/", "signed"), ("http", "ws://rt.example.com/", "signed"),
+            ("tcp", "ws://rt.example.com/", "signed"), ("websocket", "ws://rt.example.com/", "jwt"),
+        ] {
+            await #expect(throws: NotifyConfigError.self, "\(kind) \(url) \(identity)") {
+                try await routes([
+                    "NOTIFY_PLEXER_ROUTES": "live", "NOTIFY_PLEXER_ROUTE_LIVE_KIND": kind,
+                    "NOTIFY_PLEXER_ROUTE_LIVE_URL": url, "NOTIFY_PLEXER_ROUTE_LIVE_SECRET": secret,
+                    "NOTIFY_PLEXER_ROUTE_LIVE_IDENTITY": identity,
+                ])
+            }
         }
     }
 }

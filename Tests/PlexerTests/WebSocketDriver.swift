@@ -96,7 +96,7 @@ struct DriverFailure: Error, CustomStringConvertible {
 }
 
 /// Lines of a pipe, read a chunk at a time; used only on its own serial `queue`.
-private final class LineReader: @unchecked Sendable {
+final class LineReader: @unchecked Sendable {
     let queue = DispatchQueue(label: "notify.test.driver")
     private let handle: FileHandle
     private var buffer = Data()

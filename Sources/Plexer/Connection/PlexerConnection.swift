@@ -41,7 +41,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let badCredential: String?
     var user = ""
     /// The socket's JWT, kept only where a route forwards it.
-    private var token: String?
+    var token: String?
     private var expiry: NIODeadline?
     private var authDeadline: NIODeadline?
     private var lastHeard = NIODeadline.now()
@@ -56,6 +56,8 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var nextTaskNumber = 0
     /// The `notify` channel's live feed.
     var feed = NotifyFeed()
+    /// The WebSocket channels' upstream sockets, by channel.
+    var passthroughs: [String: Passthrough] = [:]
     private var isCounted = false
 
     private static let open = Meter(label: "notify_plexer_sockets")
@@ -120,6 +122,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         for task in self.tasks.values { task.cancel() }
         self.tasks.removeAll()
         self.stopFeed()
+        self.stopPassthroughs()
     }
 
     // MARK: Inbound
@@ -189,6 +192,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             context.writeAndFlush(
                 self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         }
+        if context.channel.isWritable { self.resumePassthroughs() }
         if context.channel.isWritable, case .live = self.feed.state {
             self.feed.stall?.cancel()
             self.feed.stall = nil
@@ -265,6 +269,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
                 guard let route = upstreams.routes[request.channel] else {
                     throw PlexerFailure("unknown_channel", "no channel \(request.channel) is configured")
                 }
+                if route.kind == .websocket { return try self.passthroughRequest(request, route: route) }
                 let outgoing = try UpstreamRequest(request, route: route, user: self.user, token: self.token)
                 self.answer(request) { try await upstreams.call(outgoing, route: route) }
             }

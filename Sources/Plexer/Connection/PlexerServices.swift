@@ -10,6 +10,8 @@ public struct PlexerServices: Sendable {
     public var configuration: PlexerConfiguration
     /// The configured upstream channels.
     public var upstreams: HTTPUpstreams
+    /// Opens the WebSocket channels' upstream sockets.
+    let sockets = UpstreamSockets()
     public var logger: Logger
     /// Whether sockets keep their JWT (a route forwards it as the identity).
     let keepsTokens: Bool

@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import NIOWebSocket
 import NotifyCore
 
 /// The text of every message the Plexer sends (`docs/PLEXER_PROTOCOL.md`), built directly as bytes: events are
@@ -52,5 +54,27 @@ public enum PlexerFrames {
     /// The Plexer shuts down: reconnect after `retryMs`.
     public static func reconnect(retryMs: Int) -> ByteBuffer {
         ByteBuffer(string: #"{"ch":"sys","ev":"reconnect","retry_ms":\#(retryMs)}"#)
+    }
+
+    /// A message from a WebSocket channel's upstream: JSON text as `data`, other text as `text`, bytes as
+    /// `binary` (base64); `nil` for text that is not UTF-8.
+    static func upstreamMessage(channel: String, opcode: WebSocketOpcode, data: ByteBuffer) -> ByteBuffer? {
+        let head = #"{"ch":\#(JSONText.quoted(channel)),"ev":"message","#
+        guard opcode == .text else {
+            return ByteBuffer(string: head + #""binary":"\#(Data(data.readableBytesView).base64EncodedString())"}"#)
+        }
+        guard let text = String(validating: data.readableBytesView, as: UTF8.self) else { return nil }
+        let bytes = Data(data.readableBytesView)
+        if (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) != nil {
+            return ByteBuffer(string: head + #""data":"# + text + "}")
+        }
+        return ByteBuffer(string: head + #""text":"# + JSONText.quoted(text) + "}")
+    }
+
+    /// A WebSocket channel's upstream socket ended; the channel's next message opens a new one.
+    static func upstreamClosed(channel: String, code: Int, reason: String) -> ByteBuffer {
+        ByteBuffer(
+            string: #"{"ch":\#(JSONText.quoted(channel)),"ev":"closed","code":\#(code),"#
+                + #""reason":\#(JSONText.quoted(reason))}"#)
     }
 }

@@ -78,8 +78,8 @@ public struct UpstreamRoute: Sendable {
         guard let url = URL(string: text), let scheme = url.scheme, url.host != nil else {
             throw NotifyConfigError("plexer.route.\(name).url must be an absolute URL")
         }
-        guard let kind = Kind(rawValue: config.string(forKey: "kind", default: "http")), kind == .http else {
-            throw NotifyConfigError("plexer.route.\(name).kind must be http (WebSocket passthrough is not built yet)")
+        guard let kind = Kind(rawValue: config.string(forKey: "kind", default: "http")) else {
+            throw NotifyConfigError("plexer.route.\(name).kind must be http or websocket")
         }
         let schemes: Set<String> = kind == .http ? ["http", "https"] : ["ws", "wss"]
         guard schemes.contains(scheme) else {
@@ -90,9 +90,11 @@ public struct UpstreamRoute: Sendable {
         guard let identity = Identity(rawValue: identityText) else {
             throw NotifyConfigError("plexer.route.\(name).identity must be signed or jwt")
         }
-        if identity == .jwt, scheme == "http", !["127.0.0.1", "localhost", "::1"].contains(url.host ?? "") {
+        if identity == .jwt, scheme == "http" || scheme == "ws",
+            !["127.0.0.1", "localhost", "::1"].contains(url.host ?? "")
+        {
             throw NotifyConfigError(
-                "plexer.route.\(name): identity jwt forwards users' tokens; use https (plain http only to this host)")
+                "plexer.route.\(name): identity jwt forwards users' tokens; use https or wss (plain only to this host)")
         }
         let secret = config.string(forKey: "secret", isSecret: true)
         if identity == .signed, (secret?.utf8.count ?? 0) < 32 {

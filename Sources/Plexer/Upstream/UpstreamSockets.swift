@@ -1,0 +1,168 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import Synchronization
+
+/// Opens the WebSocket channels' upstream sockets: on the client's own event loop (so relaying never changes
+/// threads), with the user's identity on the handshake, TLS for `wss`, within the route's timeout, and at most
+/// the route's `maxInFlight` sockets to one upstream at once from this process.
+public final class UpstreamSockets: Sendable {
+    /// Sockets open (or opening) per channel.
+    private let open = Mutex<[String: Int]>([:])
+    /// One TLS context for every `wss` route, made on first use.
+    private let tls = Mutex<NIOSSLContext?>(nil)
+
+    public init() {}
+
+    /// The handshake's answer was not `101 Switching Protocols`.
+    struct Refused: Error {}
+    /// No answer within the route's timeout.
+    struct TimedOut: Error {}
+
+    /// Sockets open to `channel` now.
+    func count(_ channel: String) -> Int {
+        self.open.withLock { $0[channel, default: 0] }
+    }
+
+    /// Connects and completes the handshake; `socket` (made on `loop`) is the new connection's last handler. A
+    /// refusal, a failure, or no handshake within the route's timeout fails the future with `upstream_unavailable`.
+    func connect(
+        _ route: UpstreamRoute, headers identity: [(name: String, value: String)], socket: UpstreamSocket,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        let admitted = self.open.withLock { counts -> Bool in
+            guard counts[route.channel, default: 0] < route.maxInFlight else { return false }
+            counts[route.channel, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            return loop.makeFailedFuture(
+                PlexerFailure(
+                    "upstream_unavailable",
+                    "channel \(route.channel) has \(route.maxInFlight) sockets open; retry later"))
+        }
+        // Every path below completes on `loop`.
+        let released = NIOLoopBoundBox(false, eventLoop: loop)
+        let release: @Sendable () -> Void = {
+            guard !released.value else { return }
+            released.value = true
+            self.open.withLock { $0[route.channel, default: 1] -= 1 }
+        }
+        let upgraded = loop.makePromise(of: Void.self)
+        do {
+            let target = try Self.target(route)
+            let tls = try route.url.scheme == "wss" ? self.tlsContext() : nil
+            var headers = HTTPHeaders(identity.map { ($0.name, $0.value) })
+            headers.add(name: "Host", value: target.hostHeader)
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers)
+            let handler = NIOLoopBound(socket, eventLoop: loop)
+            let limit = route.maxResponseBytes
+            let bootstrap = ClientBootstrap(group: loop)
+                .connectTimeout(.milliseconds(Int64(route.timeoutMs)))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: target.serverName))
+                        }
+                        let upgrader = NIOTypedWebSocketClientUpgrader<Void>(
+                            maxFrameSize: limit,
+                            upgradePipelineHandler: { channel, _ in
+                                channel.eventLoop.makeCompletedFuture {
+                                    try channel.pipeline.syncOperations.addHandlers(
+                                        NIOWebSocketFrameAggregator(
+                                            minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1_024,
+                                            maxAccumulatedFrameSize: limit),
+                                        handler.value)
+                                }
+                            })
+                        var configuration = NIOUpgradableHTTPClientPipelineConfiguration(
+                            upgradeConfiguration: NIOTypedHTTPClientUpgradeConfiguration(
+                                upgradeRequestHead: head, upgraders: [upgrader],
+                                notUpgradingCompletionHandler: { channel in
+                                    channel.eventLoop.makeFailedFuture(Refused())
+                                }))
+                        // Frames the upstream sends right behind its 101 arrive in the same read.
+                        configuration.leftOverBytesStrategy = .forwardBytes
+                        try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                            configuration: configuration
+                        ).cascade(to: upgraded)
+                    }
+                }
+            let timeout = loop.scheduleTask(in: .milliseconds(Int64(route.timeoutMs))) {
+                upgraded.fail(TimedOut())
+            }
+            bootstrap.connect(host: target.host, port: target.port).whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    channel.closeFuture.whenComplete { _ in release() }
+                    upgraded.futureResult.whenComplete { result in
+                        timeout.cancel()
+                        if case .failure = result { channel.close(promise: nil) }
+                    }
+                case .failure(let error):
+                    timeout.cancel()
+                    release()
+                    upgraded.fail(error)
+                }
+            }
+        } catch {
+            release()
+            upgraded.fail(error)
+        }
+        return upgraded.futureResult.flatMapErrorThrowing { error in
+            throw Self.failure(error, route: route)
+        }
+    }
+
+    private static func failure(_ error: any Error, route: UpstreamRoute) -> PlexerFailure {
+        if let failure = error as? PlexerFailure { return failure }
+        if error is Refused {
+            return PlexerFailure("upstream_unavailable", "channel \(route.channel) refused the WebSocket handshake")
+        }
+        var timedOut = error is TimedOut
+        if case ChannelError.connectTimeout = error { timedOut = true }
+        guard !timedOut else {
+            return PlexerFailure(
+                "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
+        }
+        return PlexerFailure("upstream_unavailable", "channel \(route.channel) is unreachable")
+    }
+
+    private struct Target {
+        var host: String
+        var port: Int
+        /// The path and query of the handshake.
+        var path: String
+        var hostHeader: String
+        /// The TLS server name: the host, unless it is an address.
+        var serverName: String?
+    }
+
+    private static func target(_ route: UpstreamRoute) throws -> Target {
+        guard var host = route.url.host, !host.isEmpty else { throw Refused() }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let secure = route.url.scheme == "wss"
+        let port = route.url.port ?? (secure ? 443 : 80)
+        var path = route.url.path.isEmpty ? "/" : route.url.path
+        if let query = route.url.query { path += "?" + query }
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        return Target(
+            host: host, port: port, path: path,
+            hostHeader: route.url.port.map { "\(bracketed):\($0)" } ?? bracketed,
+            serverName: isAddress ? nil : host)
+    }
+
+    private func tlsContext() throws -> NIOSSLContext {
+        try self.tls.withLock { context in
+            if let context { return context }
+            let made = try NIOSSLContext(configuration: .makeClientConfiguration())
+            context = made
+            return made
+        }
+    }
+}
