@@ -23,7 +23,8 @@ struct BenchSmokeTests {
             ],
             [
                 "bench", "plexer", "--matrix", "20x50", "--seconds", "1", "--runs", "1", "--ceiling-rates", "",
-                "--memory-streams", "20",
+                "--memory-streams", "20", "--storm-streams", "50", "--rpc-runs", "1", "--rpc-seconds", "0.5",
+                "--rpc-connections", "4",
             ],
         ])
     func resultLine(arguments: [String]) async throws {

@@ -4,12 +4,16 @@ import Foundation
 /// stream, and the RESULT line (nchan's p99 ÷ ours at 5,000 streams × 5,000 events/s, or the largest load run).
 public struct LiveBenchReport: Sendable {
     let runs: [LiveBenchmark.Run]
+    let storms: [LiveBenchmark.Run]
     let memory: [LiveBenchmark.Memory]
     let options: LiveBenchmark.Options
+    /// Lines of other figures of the same run (bench plexer's RPC), printed before the RESULT line.
+    public var notes: [String] = []
 
-    public init(runs: [LiveBenchmark.Run], memory: [LiveBenchmark.Memory], options: LiveBenchmark.Options) {
-        self.runs = runs
-        self.memory = memory
+    public init(_ outcome: LiveBenchmark.Outcome, options: LiveBenchmark.Options) {
+        self.runs = outcome.runs
+        self.storms = outcome.storms
+        self.memory = outcome.memory
         self.options = options
     }
 
@@ -69,12 +73,20 @@ public struct LiveBenchReport: Sendable {
                 "highest rate \(server) sustained at \(self.options.ceilingStreams) streams (p99 < 10 ms, nothing lost): "
                     + (self.ceiling(server).map { "\($0)/s" } ?? "none of \(self.options.ceilingRates)"))
         }
+        for storm in self.storms {
+            lines.append(
+                "reconnect storm \(storm.server): \(storm.streams) streams ready after \(f(storm.load.readySeconds)) s, "
+                    + "server CPU \(Int(storm.connectServerCores * 100)) % = \(Int(storm.serverMicrosecondsPerSocket)) µs "
+                    + "per socket (generator \(Int(storm.connectGeneratorCores * 100)) %)"
+            )
+        }
         for probe in self.memory {
             lines.append(
                 "idle memory \(probe.server), \(probe.streams) streams: "
                     + "\(f(probe.processBytesPerStream / 1_024)) KiB per stream in the process(es) + "
                     + "\(f(probe.redisBytesPerStream / 1_024)) KiB in Redis (\(probe.received) events received)")
         }
+        lines += self.notes
         lines.append(self.result.description)
         return lines.joined(separator: "\n")
     }

@@ -17,6 +17,9 @@ public struct LiveBenchmark: Sendable {
         /// Streams held open to measure idle memory per stream (0: skipped). Each side of the loopback needs a
         /// file per stream, so the open-file limit bounds it (20,000 on a machine without CAP_SYS_RESOURCE).
         public var memoryStreams = 18_000
+        /// Streams that connect at once (in waves of 250, as fast as the server takes them) for the reconnect storm:
+        /// the time until all are ready (0: skipped). The open-file limit bounds it like `memoryStreams`.
+        public var stormStreams = 0
         /// Each Notify event also schedules the default push (inbox + push job).
         public var withPush = false
         public var peers: [String] = ["notify", "nchan"]
@@ -38,6 +41,14 @@ public struct LiveBenchmark: Sendable {
         public var generatorCores: Double
         /// Server CPU per accepted event, in microseconds.
         public var serverMicrosecondsPerEvent: Double
+        /// Cores used while the streams connected, until all were ready: the server, the generator.
+        public var connectServerCores: Double
+        public var connectGeneratorCores: Double
+
+        /// Server CPU per stream made ready, in microseconds.
+        public var serverMicrosecondsPerSocket: Double {
+            self.connectServerCores * self.load.readySeconds / Double(max(1, self.streams)) * 1e6
+        }
 
         /// Delivered everything once, to the right stream, at the asked rate (within 5 %).
         public var clean: Bool {
@@ -65,7 +76,15 @@ public struct LiveBenchmark: Sendable {
         self.options = options
     }
 
-    public func run(progress: @escaping @Sendable (String) -> Void) async throws -> (runs: [Run], memory: [Memory]) {
+    /// Everything one benchmark measured.
+    public struct Outcome: Sendable {
+        public var runs: [Run] = []
+        /// One reconnect storm per server (``Options/stormStreams``).
+        public var storms: [Run] = []
+        public var memory: [Memory] = []
+    }
+
+    public func run(progress: @escaping @Sendable (String) -> Void) async throws -> Outcome {
         OpenFileLimit.raise(to: 200_000)  // children inherit it: tens of thousands of streams on each side
         var servers: [LiveServer] = []
         defer { for server in servers { server.stop() } }
@@ -99,6 +118,18 @@ public struct LiveBenchmark: Sendable {
                 }
             }
         }
+        var storms: [Run] = []
+        if self.options.stormStreams > 0 {
+            for server in servers {
+                do {
+                    let storm = try await self.measure(server, streams: self.options.stormStreams, rate: 100)
+                    progress(Self.describeStorm(storm))
+                    storms.append(storm)
+                } catch {
+                    progress("  storm \(server.name), \(self.options.stormStreams) streams: FAILED: \(error)")
+                }
+            }
+        }
         var memory: [Memory] = []
         if self.options.memoryStreams > 0 {
             // Each probe on a fresh server: memory a loaded run freed would otherwise absorb part of the streams'.
@@ -122,7 +153,7 @@ public struct LiveBenchmark: Sendable {
                 memory.append(probe)
             }
         }
-        return (runs, memory)
+        return Outcome(runs: runs, storms: storms, memory: memory)
     }
 
     private func start(_ peer: String) async throws -> LiveServer {
@@ -145,6 +176,14 @@ public struct LiveBenchmark: Sendable {
             + "errors \(load.postErrors), overflows \(load.overflows)); CPU: server \(Int(run.serverCores * 100)) %, "
             + "its Redis \(Int(run.redisCores * 100)) %, generator \(Int(run.generatorCores * 100)) %; "
             + "\(Int(run.serverMicrosecondsPerEvent)) µs server CPU per event"
+    }
+
+    static func describeStorm(_ run: Run) -> String {
+        "  storm \(run.server): \(run.streams) streams connected at once, all ready after "
+            + String(format: "%.2f", run.load.readySeconds)
+            + " s (\(Int(Double(run.streams) / max(0.001, run.load.readySeconds)))/s); "
+            + "CPU meanwhile: server \(Int(run.connectServerCores * 100)) % "
+            + "(\(Int(run.serverMicrosecondsPerSocket)) µs per socket), generator \(Int(run.connectGeneratorCores * 100)) %"
     }
 
     private func generator(_ server: LiveServer, streams: Int, rate: Int, probe: Bool) throws -> ChildProcess {
@@ -177,7 +216,9 @@ public struct LiveBenchmark: Sendable {
                 )
             } else if line.hasPrefix("report ") {
                 let load = try JSONDecoder().decode(LiveLoadReport.self, from: Data(line.dropFirst(7).utf8))
-                guard let start = marks["sending"], let end = marks["sent"] else {
+                guard let start = marks["sending"], let end = marks["sent"], let connecting = marks["connecting"],
+                    let ready = marks["ready"]
+                else {
                     throw BenchError("the generator reported without its marks")
                 }
                 let serverCPU = end.server.cpuSeconds - start.server.cpuSeconds
@@ -185,7 +226,9 @@ public struct LiveBenchmark: Sendable {
                     server: server.name, streams: streams, rate: rate, load: load,
                     serverCores: end.server.cores(since: start.server), redisCores: end.redis.cores(since: start.redis),
                     generatorCores: end.generator.cores(since: start.generator),
-                    serverMicrosecondsPerEvent: serverCPU / Double(max(1, load.accepted)) * 1e6)
+                    serverMicrosecondsPerEvent: serverCPU / Double(max(1, load.accepted)) * 1e6,
+                    connectServerCores: ready.server.cores(since: connecting.server),
+                    connectGeneratorCores: ready.generator.cores(since: connecting.generator))
             }
         }
         generator.process.waitUntilExit()

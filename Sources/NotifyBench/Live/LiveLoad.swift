@@ -23,6 +23,8 @@ public struct LiveLoadReport: Codable, Sendable {
     /// The generator's own CPU over the whole run, in seconds, and the sending phase's length.
     public var generatorCPUSeconds: Double
     public var sendingSeconds: Double
+    /// From the first connect to every stream ready (authenticated and resumed on Notify; subscribed on nchan).
+    public var readySeconds: Double
 
     public var lost: Int { self.accepted - self.received }
 }

@@ -74,7 +74,10 @@ public struct LiveLoadGenerator: Sendable {
         let load = LiveLoad(loop: loop, streams: streams, targets: targets, target: target)
         let cpuBefore = Self.cpuSeconds()
         var channels: [any Channel] = []
+        var readySeconds = 0.0
         do {
+            Self.mark("connecting")
+            let connectStart = DispatchTime.now().uptimeNanoseconds
             // Connect in waves: a listen backlog takes a few hundred at once.
             for wave in stride(from: 0, to: streams, by: 250) {
                 let futures = (wave..<min(streams, wave + 250)).map { user in
@@ -90,6 +93,7 @@ public struct LiveLoadGenerator: Sendable {
                 for future in futures { channels.append(try await future.get()) }
             }
             try await Self.within(seconds: 120, load.ready, on: loop, what: "the streams to be ready")
+            readySeconds = Double(DispatchTime.now().uptimeNanoseconds - connectStart) / 1e9
             Self.mark("ready")
             let publisher = self.bootstrap(group) { PublishHandler(load: load) }
             let (host, port) = (self.options.host, self.options.port)
@@ -123,7 +127,7 @@ public struct LiveLoadGenerator: Sendable {
         }
         let report = try await loop.submit {
             load.finishing = true
-            return Self.report(load, cpuSeconds: Self.cpuSeconds() - cpuBefore)
+            return Self.report(load, cpuSeconds: Self.cpuSeconds() - cpuBefore, readySeconds: readySeconds)
         }.get()
         for channel in channels { try? await channel.close() }
         try await group.shutdownGracefully()
@@ -139,34 +143,7 @@ public struct LiveLoadGenerator: Sendable {
         var headers: HTTPHeaders = ["host": "\(target.host):\(target.streamPort)"]
         if let subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
-        return ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let upgrader = NIOWebSocketClientUpgrader(
-                        maxFrameSize: 1 << 20,
-                        upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(
-                                    WebSocketStreamHandler(load: load, user: user))
-                            }
-                        })
-                    // The server's first frame may come in the same read as its 101: forwarded, not dropped.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes,
-                        withClientUpgrade: (
-                            upgraders: [upgrader],
-                            completionHandler: { context in
-                                if let sender = try? context.pipeline.syncOperations.context(
-                                    handlerType: WebSocketHandshakeSender.self)
-                                {
-                                    context.pipeline.syncOperations.removeHandler(context: sender, promise: nil)
-                                }
-                            }
-                        ))
-                    try channel.pipeline.syncOperations.addHandler(WebSocketHandshakeSender(head: head))
-                }
-            }
+        return WebSocketClientBootstrap.make(group, head: head) { WebSocketStreamHandler(load: load, user: user) }
     }
 
     private func bootstrap<Handler: ChannelInboundHandler>(
@@ -182,7 +159,7 @@ public struct LiveLoadGenerator: Sendable {
             }
     }
 
-    private static func report(_ load: LiveLoad, cpuSeconds: Double) -> LiveLoadReport {
+    private static func report(_ load: LiveLoad, cpuSeconds: Double, readySeconds: Double) -> LiveLoadReport {
         let sorted = load.latenciesNs.sorted()
         func quantile(_ q: Double) -> Double {
             guard !sorted.isEmpty else { return 0 }
@@ -196,7 +173,7 @@ public struct LiveLoadGenerator: Sendable {
             streamsLost: load.streamsLost,
             postedPerSecond: sending > 0 ? Double(max(0, load.scheduled - 1)) / sending : 0,
             p50Ms: quantile(0.5), p99Ms: quantile(0.99), maxMs: sorted.last.map { Double($0) / 1e6 } ?? 0,
-            generatorCPUSeconds: cpuSeconds, sendingSeconds: sending)
+            generatorCPUSeconds: cpuSeconds, sendingSeconds: sending, readySeconds: readySeconds)
     }
 
     /// Waits for `future`, failing after `seconds`.

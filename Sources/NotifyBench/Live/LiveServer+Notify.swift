@@ -5,8 +5,10 @@ import RedisClient
 extension LiveServer {
     /// `notify api` (this binary) as a process of its own on a free port, with a Redis of its own, a made-up
     /// backend key and an HS256 secret for the streams' user tokens; with `plexer`, the same process also serves
-    /// WebSockets (`plexer.enabled`) on a port of their own.
-    static func startNotify(executable: String, plexer: Bool = false) async throws -> LiveServer {
+    /// WebSockets (`plexer.enabled`) on a port of their own; `extra` adds settings (`NOTIFY_*`).
+    static func startNotify(
+        executable: String, plexer: Bool = false, extra: [String: String] = [:]
+    ) async throws -> LiveServer {
         let redis = try await LocalRedisServer.start()
         do {
             let port = try FreePort.find()
@@ -24,6 +26,7 @@ extension LiveServer {
                 environment["NOTIFY_PLEXER_ENABLED"] = "true"
                 environment["NOTIFY_PLEXER_PORT"] = "\(plexerPort)"
             }
+            environment.merge(extra) { _, new in new }
             let process = try ChildProcess(executable: executable, arguments: ["api"], environment: environment)
             return try await LiveServer(
                 kind: .notify, port: port, webSocketPort: plexerPort, redis: redis, process: process, apiKey: apiKey,

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NotifyCore
 import Synchronization
 
@@ -72,19 +73,28 @@ public final class HTTPUpstreams: Sendable {
     }
 
     /// `operation`'s result, or ``UpstreamTimeout`` after `milliseconds` (the whole exchange, body included: the
-    /// client's deadline ends with the head).
+    /// client's deadline ends with the head). The timer is a NIO task on the caller's event loop (requests run on
+    /// their socket's loop): a sleeping child task per request cost a Dispatch timer and two task hops.
     private static func within<T: Sendable>(
         milliseconds: Int, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(milliseconds))
-                throw UpstreamTimeout()
+        let exchange = Task { try await operation() }
+        let timedOut = TimeoutFlag()
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        let timer = loop.scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+            timedOut.fired.store(true, ordering: .relaxed)
+            exchange.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await exchange.value
+            } onCancel: {
+                exchange.cancel()
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw UpstreamTimeout() }
-            return first
+        } catch {
+            if timedOut.fired.load(ordering: .relaxed) { throw UpstreamTimeout() }
+            throw error
         }
     }
 
@@ -115,6 +125,11 @@ public final class HTTPUpstreams: Sendable {
     public func shutdown() async throws {
         try await self.client.shutdown()
     }
+}
+
+/// Set when a request's timer fired first.
+private final class TimeoutFlag: Sendable {
+    let fired = Atomic<Bool>(false)
 }
 
 /// The whole upstream exchange took longer than the route's timeout.

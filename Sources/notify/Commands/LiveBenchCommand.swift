@@ -19,6 +19,11 @@ struct LiveBenchCommand: AsyncParsableCommand {
     var ceilingRates = "6000,8000,10000,12000"
     @Option(help: "Streams for those rates.") var ceilingStreams = 5_000
     @Option(help: "Idle streams for the memory per stream (0: skip).") var memoryStreams = 18_000
+    @Option(
+        help:
+            "Streams connecting at once for the reconnect storm (0: skip; default: 19000 for bench plexer, 0 for bench live; the open-file limit bounds it)."
+    )
+    var stormStreams: Int?
     @Option(help: "Servers, comma-separated: notify, nchan.") var peers = "notify,nchan"
     @Flag(help: "Each Notify event also schedules the default push (inbox + push job) instead of \"push\": null.")
     var withPush = false
@@ -26,7 +31,13 @@ struct LiveBenchCommand: AsyncParsableCommand {
     var webSocket = false
 
     func run() async throws {
+        try await self.run(before: { [] })
+    }
+
+    /// Runs the benchmark after `before` (other figures of the same run, whose summary lines it returns).
+    func run(before: () async throws -> [String]) async throws {
         _ = try await ProcessSetup.bootstrap(self.options, part: "bench", defaultLogLevel: "warning")
+        let notes = try await before()
         var options = LiveBenchmark.Options()
         options.matrix = try Self.loads(self.matrix)
         options.seconds = max(1, self.seconds)
@@ -34,6 +45,7 @@ struct LiveBenchCommand: AsyncParsableCommand {
         options.ceilingRates = self.ceilingRates.split(separator: ",").compactMap { Int($0) }
         options.ceilingStreams = max(1, self.ceilingStreams)
         options.memoryStreams = max(0, self.memoryStreams)
+        options.stormStreams = max(0, self.stormStreams ?? (self.webSocket ? 19_000 : 0))
         options.peers = self.peers.split(separator: ",").map(String.init)
         options.withPush = self.withPush
         options.webSocket = self.webSocket
@@ -42,8 +54,10 @@ struct LiveBenchCommand: AsyncParsableCommand {
             "bench live (\(options.webSocket ? "WebSocket" : "SSE")): \(options.peers.joined(separator: " vs ")), "
                 + "\(options.seconds) s per load, \(options.runs) "
                 + "run(s) each, push \(options.withPush ? "default" : "null")")
-        let (runs, memory) = try await LiveBenchmark(executable: executable, options: options).run { Self.say($0) }
-        Self.say(LiveBenchReport(runs: runs, memory: memory, options: options).text)
+        let outcome = try await LiveBenchmark(executable: executable, options: options).run { Self.say($0) }
+        var report = LiveBenchReport(outcome, options: options)
+        report.notes = notes
+        Self.say(report.text)
     }
 
     /// Progress as it comes, also when stdout is a file (print buffers until exit there).
@@ -111,10 +125,25 @@ struct PlexerBenchCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var live: LiveBenchCommand
+    @Option(help: "Runs of the RPC comparison per path (0: skip).") var rpcRuns = 3
+    @Option(help: "Seconds per RPC run.") var rpcSeconds = 5.0
+    @Option(help: "Connections of the RPC comparison, each with one request at a time.") var rpcConnections = 64
 
     func run() async throws {
         var command = self.live
         command.webSocket = true
-        try await command.run()
+        try await command.run {
+            guard self.rpcRuns > 0 else { return [] }
+            var options = RPCBenchmark.Options()
+            options.runs = self.rpcRuns
+            options.seconds = max(0.5, self.rpcSeconds)
+            options.connections = max(1, self.rpcConnections)
+            let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            LiveBenchCommand.say(
+                "bench plexer, RPC: \(options.connections) connections, one request at a time each, through the "
+                    + "Plexer's HTTP channel vs directly to the same local upstream, \(options.seconds) s per run")
+            let runs = try await RPCBenchmark(executable: executable, options: options).run { LiveBenchCommand.say($0) }
+            return RPCBenchmark.summary(runs)
+        }
     }
 }
