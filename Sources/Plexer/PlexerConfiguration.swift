@@ -28,12 +28,17 @@ public struct PlexerConfiguration: Sendable {
     public var closeGraceMs: Int
     /// A socket that takes none of its notify messages for this long is too slow (4004).
     public var stallTimeoutMs: Int
+    /// Sockets one process holds at most; more are closed at once with 1013 (try again later).
+    public var maxSockets: Int
+    /// Authenticated sockets one user holds at most on one process; more are closed with 4007.
+    public var maxSocketsPerUser: Int
 
     public init(
         maxMessageBytes: Int = 65_536, authTimeoutMs: Int = 10_000, pingIntervalMs: Int = 30_000,
         idleTimeoutMs: Int = 75_000, maxOutboundBytes: Int = 1 << 20, requestsPerSecond: Int = 50,
         requestBurst: Int = 100, maxInFlight: Int = 16, maxInboxPage: Int = 200, drainRetryMinMs: Int = 500,
-        drainRetryMaxMs: Int = 5_000, closeGraceMs: Int = 2_000, stallTimeoutMs: Int = 10_000
+        drainRetryMaxMs: Int = 5_000, closeGraceMs: Int = 2_000, stallTimeoutMs: Int = 10_000,
+        maxSockets: Int = 100_000, maxSocketsPerUser: Int = 32
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.authTimeoutMs = authTimeoutMs
@@ -48,6 +53,8 @@ public struct PlexerConfiguration: Sendable {
         self.drainRetryMaxMs = drainRetryMaxMs
         self.closeGraceMs = closeGraceMs
         self.stallTimeoutMs = stallTimeoutMs
+        self.maxSockets = maxSockets
+        self.maxSocketsPerUser = maxSocketsPerUser
     }
 
     /// Reads the settings from `config` (scoped to `plexer`).
@@ -66,7 +73,9 @@ public struct PlexerConfiguration: Sendable {
             drainRetryMinMs: config.int(forKey: "drainRetryMinMs", default: d.drainRetryMinMs),
             drainRetryMaxMs: config.int(forKey: "drainRetryMaxMs", default: d.drainRetryMaxMs),
             closeGraceMs: config.int(forKey: "closeGraceMs", default: d.closeGraceMs),
-            stallTimeoutMs: config.int(forKey: "stallTimeoutMs", default: d.stallTimeoutMs))
+            stallTimeoutMs: config.int(forKey: "stallTimeoutMs", default: d.stallTimeoutMs),
+            maxSockets: config.int(forKey: "maxSockets", default: d.maxSockets),
+            maxSocketsPerUser: config.int(forKey: "maxSocketsPerUser", default: d.maxSocketsPerUser))
         try self.validate()
     }
 
@@ -77,7 +86,8 @@ public struct PlexerConfiguration: Sendable {
             ("maxOutboundBytes", self.maxOutboundBytes), ("requestsPerSecond", self.requestsPerSecond),
             ("requestBurst", self.requestBurst), ("maxInFlight", self.maxInFlight), ("maxInboxPage", self.maxInboxPage),
             ("drainRetryMinMs", self.drainRetryMinMs), ("closeGraceMs", self.closeGraceMs),
-            ("stallTimeoutMs", self.stallTimeoutMs),
+            ("stallTimeoutMs", self.stallTimeoutMs), ("maxSockets", self.maxSockets),
+            ("maxSocketsPerUser", self.maxSocketsPerUser),
         ] where value <= 0 {
             throw NotifyConfigError("plexer.\(name) must be positive, got \(value)")
         }

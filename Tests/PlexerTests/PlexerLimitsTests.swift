@@ -58,6 +58,29 @@ struct PlexerLimitsTests {
         }
     }
 
+    @Test("socket limits: a user's socket over its limit gets 4007, a socket over the process's limit 1013")
+    func socketLimits() async throws {
+        try await withPlexer(configuration: .init(maxSockets: 3, maxSocketsPerUser: 2)) { plexer in
+            let first = try await plexer.connected("alice")
+            let second = try await plexer.connected("alice")
+            let third = try WebSocketDriver()
+            _ = try await third.connect(plexer.url + "?access_token=\(try await plexer.token(for: "alice"))")
+            #expect(try await third.closeReceived().code == 4007)
+            // The refused socket gave its place back: bob takes the process's third.
+            let bob = try await plexer.connected("bob")
+            let fourth = try WebSocketDriver()
+            _ = try await fourth.connect(plexer.url + "?access_token=\(try await plexer.token(for: "carol"))")
+            #expect(try await fourth.closeReceived().code == 1013)
+            // A closed socket frees both places.
+            _ = try await first.run(["op": "close"])
+            _ = try await bob.run(["op": "close"])
+            let again = try await plexer.connected("alice")
+            try await again.send(json: ["ch": "notify", "op": "resume", "id": 1])
+            #expect(try await again.receive()["ok"] as? Bool == true)
+            _ = second
+        }
+    }
+
     @Test("a reader that stops reading is closed with 4004 and resumes from its last event without loss")
     func slowReader() async throws {
         // A long close grace: the close frame waits behind the unread bytes, and the client reads them only after

@@ -59,6 +59,9 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// The WebSocket channels' upstream sockets, by channel.
     var passthroughs: [String: Passthrough] = [:]
     private var isCounted = false
+    /// Holds a place in the process's and (once authenticated) the user's socket counts.
+    private var holdsSocketPlace = false
+    private var holdsUserPlace = false
 
     private static let open = Meter(label: "notify_plexer_sockets")
     private static let closes = "notify_plexer_closes_total"
@@ -87,7 +90,12 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         // The first ping at a random point of the interval, so sockets that connected together do not ping together.
         let interval = Int64(self.configuration.pingIntervalMs)
         self.nextPing = now + .milliseconds(Int64.random(in: interval / 2...interval))
-        if let reason = self.badCredential {
+        self.holdsSocketPlace = self.services.counts.admitSocket()
+        if !self.holdsSocketPlace {
+            self.phase = .verifying
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { handler.value.close(.tryAgainLater) }
+        } else if let reason = self.badCredential {
             self.phase = .verifying
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.execute { handler.value.close(.authFailed, reason: "authentication failed: \(reason)") }
@@ -116,6 +124,14 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         if self.isCounted {
             self.isCounted = false
             Self.open.decrement()
+        }
+        if self.holdsSocketPlace {
+            self.holdsSocketPlace = false
+            self.services.counts.releaseSocket()
+        }
+        if self.holdsUserPlace {
+            self.holdsUserPlace = false
+            self.services.counts.release(user: self.user)
         }
         self.timer?.cancel()
         self.timer = nil
@@ -304,6 +320,8 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
         case (.verifying, .failure(let error)):
             self.close(.authFailed, reason: "authentication failed: \(error.reason)")
         case (.verifying, .success(let verified)):
+            guard self.services.counts.admit(user: verified.user) else { return self.close(.tooManySockets) }
+            self.holdsUserPlace = true
             self.user = verified.user
             if self.services.keepsTokens { self.token = token }
             self.setExpiry(verified.expiresAt)

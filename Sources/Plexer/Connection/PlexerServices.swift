@@ -12,6 +12,8 @@ public struct PlexerServices: Sendable {
     public var upstreams: HTTPUpstreams
     /// Opens the WebSocket channels' upstream sockets.
     let sockets = UpstreamSockets()
+    /// The client sockets held, against the configured limits.
+    let counts: SocketCounts
     public var logger: Logger
     /// Whether sockets keep their JWT (a route forwards it as the identity).
     let keepsTokens: Bool
@@ -24,6 +26,8 @@ public struct PlexerServices: Sendable {
         self.verifier = verifier
         self.acknowledger = acknowledger
         self.configuration = configuration
+        self.counts = SocketCounts(
+            maxSockets: configuration.maxSockets, maxPerUser: configuration.maxSocketsPerUser)
         self.upstreams = upstreams
         self.logger = logger
         self.keepsTokens = upstreams.routes.values.contains { $0.identity == .jwt }

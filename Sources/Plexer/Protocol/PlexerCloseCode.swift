@@ -13,6 +13,8 @@ public enum PlexerCloseCode: UInt16, Sendable, CaseIterable {
     case invalidUTF8 = 1007
     case messageTooBig = 1009
     case internalError = 1011
+    /// The process holds as many sockets as it may (`plexer.maxSockets`): reconnect later, or elsewhere.
+    case tryAgainLater = 1013
     case authFailed = 4001
     case authTimeout = 4002
     case tokenExpired = 4003
@@ -20,6 +22,8 @@ public enum PlexerCloseCode: UInt16, Sendable, CaseIterable {
     case tooSlow = 4004
     case rateLimited = 4005
     case idle = 4006
+    /// The user holds as many sockets on this process as allowed (`plexer.maxSocketsPerUser`).
+    case tooManySockets = 4007
 
     /// The reason sent with the code when none more precise is given (a close reason has at most 123 bytes).
     public var reason: String {
@@ -31,12 +35,14 @@ public enum PlexerCloseCode: UInt16, Sendable, CaseIterable {
         case .invalidUTF8: "a text message is not valid UTF-8"
         case .messageTooBig: "message too big"
         case .internalError: "internal error"
+        case .tryAgainLater: "the server holds as many sockets as it may; retry later"
         case .authFailed: "authentication failed"
         case .authTimeout: "no authentication in time"
         case .tokenExpired: "the token expired; reconnect with a fresh one"
         case .tooSlow: "too slow to take its messages; reconnect and resume"
         case .rateLimited: "rate limited"
         case .idle: "idle for too long"
+        case .tooManySockets: "this user holds as many sockets as allowed; close one first"
         }
     }
 
