@@ -56,6 +56,24 @@ struct PlexerUpstreamTests {
         }
     }
 
+    @Test("a route URL with a path: the upstream gets that path before the client's, and the signature covers both")
+    func routeWithBasePath() async throws {
+        let upstream = UpstreamTestService()
+        try await upstream.run { port in
+            let route = UpstreamRoute(
+                channel: "chat", url: URL(string: "http://127.0.0.1:\(port)/v1/")!, allowedPrefixes: ["/rooms"],
+                identity: .signed, secret: UpstreamTestService.secret)
+            try await withPlexer(routes: [route]) { plexer in
+                let ws = try await plexer.connected("alice")
+                try await ws.send(json: ["ch": "chat", "id": 1, "path": "/rooms/7", "query": "a=%20b"])
+                let reply = try await ws.receive()
+                let echo = try #require(reply["body"] as? [String: Any], "\(reply)")
+                #expect(echo["target"] as? String == "/v1/rooms/7?a=%20b")
+                #expect(echo["signature_ok"] as? Bool == true)
+            }
+        }
+    }
+
     @Test(
         "paths outside the route, traversal and bad methods are refused; a slow upstream times out; a down one is unavailable"
     )

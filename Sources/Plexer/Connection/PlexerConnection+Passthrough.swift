@@ -85,8 +85,7 @@ extension PlexerConnection {
             guard let token = self.token else { throw PlexerFailure("internal", "the socket's token is not kept") }
             identity.append(("authorization", "Bearer \(token)"))
         case .signed:
-            var target = route.url.path.isEmpty ? "/" : route.url.path
-            if let query = route.url.query { target += "?" + query }
+            let target = route.handshakeTarget
             let timestamp = String(Int64(Date().timeIntervalSince1970))
             identity.append(("x-notify-user", self.user))
             identity.append(("x-notify-timestamp", timestamp))

@@ -42,9 +42,7 @@ public final class HTTPUpstreams: Sendable {
                 "channel \(route.channel) has \(route.maxInFlight) requests waiting; retry later")
         }
         defer { self.inFlight.withLock { $0[route.channel, default: 1] -= 1 } }
-        var base = route.url.absoluteString
-        while base.hasSuffix("/") { base.removeLast() }
-        var outgoing = HTTPClientRequest(url: base + request.target)
+        var outgoing = HTTPClientRequest(url: route.origin + request.target)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(body) }

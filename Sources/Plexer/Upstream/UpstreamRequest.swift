@@ -8,7 +8,7 @@ import NotifyCore
 /// the identity headers the Plexer sets itself.
 struct UpstreamRequest: Equatable {
     var method: String
-    /// The path and query appended to the route's base URL.
+    /// The request target as the upstream receives it: the route URL's path, then the client's path and query.
     var target: String
     var headers: [(name: String, value: String)]
     var body: ByteBuffer?
@@ -53,7 +53,7 @@ struct UpstreamRequest: Equatable {
         guard route.allows(path: clean) else {
             throw PlexerFailure("forbidden", "path \(path) is outside what channel \(route.channel) allows")
         }
-        var target = path
+        var target = route.basePath + path
         if let query = try request.string("query", maxBytes: 4_096), !query.isEmpty {
             guard query.unicodeScalars.allSatisfy({ Self.isURLCharacter($0) || "/?%".unicodeScalars.contains($0) }),
                 Self.decodePercent(query, refusing: []) != nil

@@ -85,6 +85,9 @@ public struct UpstreamRoute: Sendable {
         guard schemes.contains(scheme) else {
             throw NotifyConfigError("plexer.route.\(name).url must be \(schemes.sorted().joined(separator: " or "))")
         }
+        if kind == .http, url.query != nil || url.fragment != nil {
+            throw NotifyConfigError("plexer.route.\(name).url must not have a query or fragment (paths are appended)")
+        }
         let d = UpstreamRoute(channel: name, url: url)
         let identityText = config.string(forKey: "identity", default: d.identity.rawValue)
         guard let identity = Identity(rawValue: identityText) else {
@@ -122,6 +125,29 @@ public struct UpstreamRoute: Sendable {
         ] where value <= 0 {
             throw NotifyConfigError("plexer.route.\(name).\(key) must be positive, got \(value)")
         }
+    }
+
+    /// `scheme://host[:port]` of the URL, where requests go.
+    var origin: String {
+        var components = URLComponents(url: self.url, resolvingAgainstBaseURL: false) ?? URLComponents()
+        components.percentEncodedPath = ""
+        components.percentEncodedQuery = nil
+        components.fragment = nil
+        return components.string ?? ""
+    }
+
+    /// The URL's path as written (percent-encoded, without trailing `/`): an HTTP route's requests go below it.
+    var basePath: String {
+        var path = self.url.path(percentEncoded: true)
+        while path.hasSuffix("/") { path.removeLast() }
+        return path
+    }
+
+    /// A WebSocket route's handshake target: the URL's path as written (`/` when empty) and its query.
+    var handshakeTarget: String {
+        let path = self.url.path(percentEncoded: true)
+        let query = self.url.query(percentEncoded: true).map { "?" + $0 } ?? ""
+        return (path.isEmpty ? "/" : path) + query
     }
 
     /// Whether `path` (already checked to be clean) lies under an allowed prefix: the prefix itself, or below it.

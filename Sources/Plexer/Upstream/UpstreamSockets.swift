@@ -147,8 +147,7 @@ public final class UpstreamSockets: Sendable {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let secure = route.url.scheme == "wss"
         let port = route.url.port ?? (secure ? 443 : 80)
-        var path = route.url.path.isEmpty ? "/" : route.url.path
-        if let query = route.url.query { path += "?" + query }
+        let path = route.handshakeTarget
         let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         let bracketed = host.contains(":") ? "[\(host)]" : host
         return Target(
