@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import NIOCore
+import NIOWebSocket
 import NotifyCore
 import Testing
 
@@ -161,5 +162,20 @@ struct PlexerProtocolTests {
                 ])
             }
         }
+    }
+
+    @Test("upstream text is passed on as data only when it is JSON a client can parse (no BOM, no NUL)")
+    func upstreamMessageFrames() throws {
+        func member(_ text: [UInt8]) throws -> String? {
+            let frame = try #require(
+                PlexerFrames.upstreamMessage(channel: "rt", opcode: .text, data: ByteBuffer(bytes: text)))
+            let object = try JSONSerialization.jsonObject(with: Data(frame.readableBytesView)) as? [String: Any]
+            return ["data", "text", "binary"].first { object?[$0] != nil }
+        }
+        #expect(try member(Array(#"{"a":1}"#.utf8)) == "data")
+        #expect(try member(Array("plain".utf8)) == "text")
+        #expect(try member([0xEF, 0xBB, 0xBF] + Array(#"{"a":1}"#.utf8)) == "text", "a BOM would break JSON.parse")
+        #expect(try member([0x7B, 0x00, 0x7D, 0x00]) == "text", "NULs Foundation reads as UTF-16")
+        #expect(PlexerFrames.upstreamMessage(channel: "rt", opcode: .text, data: ByteBuffer(bytes: [0xFF])) == nil)
     }
 }

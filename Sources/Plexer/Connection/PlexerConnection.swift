@@ -182,7 +182,7 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             self.close(.messageTooBig)
         case is NIOWebSocketFrameAggregator.Error:
             self.close(.protocolError)
-        case is ClientFrameCheck.Violation:
+        case is FrameCheck.Violation:
             self.close(.protocolError, reason: "client frames must be masked, without RSV bits")
         case is NIOWebSocketError:
             // WebSocketProtocolErrorHandler sent the close frame (1002 or 1009) and closes once it is written;

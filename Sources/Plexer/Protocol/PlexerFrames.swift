@@ -64,8 +64,7 @@ public enum PlexerFrames {
             return ByteBuffer(string: head + #""binary":"\#(Data(data.readableBytesView).base64EncodedString())"}"#)
         }
         guard let text = String(validating: data.readableBytesView, as: UTF8.self) else { return nil }
-        let bytes = Data(data.readableBytesView)
-        if (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) != nil {
+        if EmbeddableJSON.check(data.readableBytesView) {
             return ByteBuffer(string: head + #""data":"# + text + "}")
         }
         return ByteBuffer(string: head + #""text":"# + JSONText.quoted(text) + "}")

@@ -91,7 +91,7 @@ public final class PlexerServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let target = HandshakeTarget(head)
                     try channel.pipeline.syncOperations.addHandlers([
-                        ClientFrameCheck(),
+                        FrameCheck(fromClient: true),
                         // A message in at most 16 fragments: each buffered fragment costs its bookkeeping too.
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 16,

@@ -23,7 +23,8 @@ public final class HTTPUpstreams: Sendable {
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2))
         configuration.connectionPool = HTTPClient.Configuration.ConnectionPool(
             idleTimeout: .seconds(60),
-            concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, routes.map(\.maxInFlight).max() ?? 8))
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(
+                8, routes.filter { $0.kind == .http }.map(\.maxInFlight).max() ?? 8))
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -110,7 +111,7 @@ public final class HTTPUpstreams: Sendable {
         guard body.readableBytes > 0 else { return members }
         let isJSON = response.headers.first(name: "Content-Type")?.lowercased().contains("json") ?? false
         let data = Data(body.readableBytesView)
-        if isJSON, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil {
+        if isJSON, EmbeddableJSON.check(body.readableBytesView) {
             members += ",\"body\":" + String(decoding: data, as: UTF8.self)
         } else if let text = String(validating: body.readableBytesView, as: UTF8.self) {
             members += ",\"body\":" + JSONText.quoted(text)

@@ -125,6 +125,9 @@ public struct UpstreamRoute: Sendable {
         ] where value <= 0 {
             throw NotifyConfigError("plexer.route.\(name).\(key) must be positive, got \(value)")
         }
+        guard self.maxResponseBytes <= 64 << 20 else {
+            throw NotifyConfigError("plexer.route.\(name).maxResponseBytes must be at most 64 MiB")
+        }
     }
 
     /// `scheme://host[:port]` of the URL, where requests go.

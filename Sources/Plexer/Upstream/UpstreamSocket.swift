@@ -48,26 +48,57 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
             self.onEvent(self, .message(frame.opcode, frame.unmaskedData))
         case .ping:
             guard !self.isClosing else { return }
-            self.write(.pong, frame.unmaskedData, on: context)
+            self.write(.pong, frame.unmaskedData, on: context, promise: nil)
         case .connectionClose:
-            var data = frame.unmaskedData
-            let code = data.readInteger(as: UInt16.self).map(Int.init)
-            self.closeCode = self.closeCode ?? code ?? 1005
-            self.closeReason = data.readString(length: data.readableBytes) ?? ""
-            let channel = context.channel
-            if self.isClosing {
-                channel.close(promise: nil)
-            } else {
-                // Echo the code (RFC 6455 §5.5.1), then close: the upstream ended the socket.
-                self.isClosing = true
-                var echo = context.channel.allocator.buffer(capacity: 2)
-                if let code { echo.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: code)) }
-                self.write(.connectionClose, echo, on: context).whenComplete { _ in channel.close(promise: nil) }
-            }
-            self.report()
+            self.closeReceived(frame, context: context)
+        case .pong, .continuation:
+            break  // continuations come reassembled
         default:
-            break  // pongs; continuations come reassembled
+            self.protocolError(context, reason: "reserved opcode")
         }
+    }
+
+    /// The upstream's close frame: the answer to ours, or its own close, echoed (RFC 6455 §5.5.1). A client
+    /// leaves closing the TCP connection to the server (§7.1.1), within the close grace.
+    private func closeReceived(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        var data = frame.unmaskedData
+        var code = 1005
+        if data.readableBytes > 0 {
+            // §7.4: 1000-1003, 1007-1014 and 3000-4999 may be sent; a one-byte payload, any other code or a reason
+            // that is not UTF-8 is a protocol error.
+            let received = data.readInteger(as: UInt16.self).map(Int.init) ?? 0
+            let valid =
+                [1000, 1001, 1002, 1003].contains(received) || (1007...1014).contains(received)
+                || (3000...4999).contains(received)
+            guard valid, let reason = String(validating: data.readableBytesView, as: UTF8.self) else {
+                return self.protocolError(context, reason: "invalid close frame")
+            }
+            code = received
+            self.closeReason = reason
+        }
+        self.closeCode = self.closeCode ?? code
+        if !self.isClosing {
+            self.isClosing = true
+            var echo = context.channel.allocator.buffer(capacity: 2)
+            if code != 1005 { echo.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: code)) }
+            self.write(.connectionClose, echo, on: context, promise: nil)
+            self.closeWithinGrace(context)
+        }
+        self.report()
+    }
+
+    /// Closes with 1002 and reports it.
+    private func protocolError(_ context: ChannelHandlerContext, reason: String) {
+        self.closeCode = 1002
+        self.closeReason = reason
+        self.report()
+        self.close(code: .protocolError, reason: reason)
+    }
+
+    private func closeWithinGrace(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        let grace = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in grace.cancel() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -90,12 +121,17 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
             self.closeCode = 1009
             self.closeReason = "the upstream sent a message over the route's limit"
             self.report()
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
-        default:
-            // Other protocol errors were answered the same way (1002); anything else ends the connection.
-            self.closeCode = self.closeCode ?? 1002
+            self.closeWithinGrace(context)
+        case is NIOWebSocketError:
+            // WebSocketProtocolErrorHandler sent its close (1002) and closes the connection.
+            self.closeCode = 1002
             self.closeReason = "protocol error"
+            self.report()
+            self.closeWithinGrace(context)
+        case is NIOWebSocketFrameAggregator.Error, is FrameCheck.Violation:
+            self.protocolError(context, reason: "protocol error")
+        default:
+            self.closeCode = self.closeCode ?? 1006
             self.report()
             context.close(promise: nil)
         }
@@ -104,7 +140,7 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes one client message (masked, as a client must).
     func send(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         guard let context, !self.isClosing else { return }
-        self.write(opcode, data, on: context)
+        self.write(opcode, data, on: context, promise: nil)
     }
 
     /// Bytes written but not yet taken by the upstream.
@@ -128,17 +164,20 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
         let channel = context.channel
-        let grace = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
-        channel.closeFuture.whenComplete { _ in grace.cancel() }
-        self.write(.connectionClose, data, on: context).whenFailure { _ in channel.close(promise: nil) }
+        // A paused socket must read the upstream's answer.
+        self.setReading(true)
+        self.closeWithinGrace(context)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in channel.close(promise: nil) }
+        self.write(.connectionClose, data, on: context, promise: written)
     }
 
-    @discardableResult
-    private func write(_ opcode: WebSocketOpcode, _ data: ByteBuffer, on context: ChannelHandlerContext)
-        -> EventLoopFuture<Void>
-    {
+    private func write(
+        _ opcode: WebSocketOpcode, _ data: ByteBuffer, on context: ChannelHandlerContext,
+        promise: EventLoopPromise<Void>?
+    ) {
         let frame = WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: data)
-        return context.writeAndFlush(self.wrapOutboundOut(frame))
+        context.writeAndFlush(self.wrapOutboundOut(frame), promise: promise)
     }
 
     private func report() {

@@ -62,6 +62,12 @@ public final class UpstreamSockets: Sendable {
             let limit = route.maxResponseBytes
             let bootstrap = ClientBootstrap(group: loop)
                 .connectTimeout(.milliseconds(Int64(route.timeoutMs)))
+                // One read per wake-up: what arrives after the client's socket stopped taking writes (and this one
+                // stopped reading) stays small. An idle socket keeps a small read buffer, as client sockets do.
+                .channelOption(.maxMessagesPerRead, value: 1)
+                .channelOption(
+                    .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1_024, maximum: 65_536)
+                )
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
@@ -73,6 +79,7 @@ public final class UpstreamSockets: Sendable {
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
                                     try channel.pipeline.syncOperations.addHandlers(
+                                        FrameCheck(fromClient: false),
                                         NIOWebSocketFrameAggregator(
                                             minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1_024,
                                             maxAccumulatedFrameSize: limit),
