@@ -130,23 +130,23 @@ struct PlexerPassthroughTests {
         }
     }
 
-    @Test("a client that stops reading holds the upstream back instead of being dropped, and then gets everything")
-    func backPressure() async throws {
+    @Test("closing a channel while its handshake runs answers the waiting message and frees the socket's place")
+    func closeDuringHandshake() async throws {
         let upstream = try await UpstreamWebSocketService()
-        try await withPlexer(routes: [Self.route(upstream)]) { plexer in
-            let ws = try WebSocketDriver()
-            let token = try await plexer.token(for: "alice")
-            _ = try await ws.connect(plexer.url + "?access_token=\(token)", maxQueue: 1, receiveBuffer: 4_096)
-            _ = try await ws.receive()
-            // 16 MB: far over the client's 1 MiB outbound limit and the kernel's socket buffers.
-            let count = 4_000
-            try await ws.send(json: ["ch": "live", "data": ["cmd": "flood", "count": count, "size": 4_000]])
-            for index in 0..<count {
-                let message = try await ws.receive()
-                #expect((message["data"] as? [String: Any])?["n"] as? Int == index, "\(message["ev"] ?? "")")
-                if message["ev"] as? String != "message" { break }
+        let route = UpstreamRoute(
+            channel: "live", kind: .websocket, url: URL(string: "ws://127.0.0.1:\(upstream.port)/hang")!,
+            timeoutMs: 60_000, maxInFlight: 1, identity: .signed, secret: UpstreamWebSocketService.secret)
+        try await withPlexer(routes: [route]) { plexer in
+            let ws = try await plexer.connected("alice")
+            for round in 0..<3 {
+                try await ws.send(json: ["ch": "live", "id": "m\(round)", "data": round])
+                try await ws.send(json: ["ch": "live", "id": "c\(round)", "op": "close"])
+                let error = try await ws.receive()
+                #expect(error["id"] as? String == "m\(round)")
+                let message = ((error["error"] as? [String: Any])?["message"] as? String) ?? ""
+                #expect(message.contains("closed before its socket opened"), "the place was free again: \(message)")
+                #expect(try await ws.receive()["id"] as? String == "c\(round)")
             }
-            _ = try await upstream.next("flooded")
         }
     }
 }

@@ -85,7 +85,7 @@ struct PlexerUpstreamTests {
                 channel: "down", url: URL(string: "http://127.0.0.1:\(refusing.port)")!, identity: .signed,
                 secret: UpstreamTestService.secret)
             let slow = UpstreamRoute(
-                channel: "slow", url: URL(string: "http://127.0.0.1:\(port)")!, timeoutMs: 300, identity: .signed,
+                channel: "slow", url: URL(string: "http://127.0.0.1:\(port)")!, timeoutMs: 1_500, identity: .signed,
                 secret: UpstreamTestService.secret)
             try await withPlexer(routes: [Self.chat(port: port), down, slow]) { plexer in
                 let ws = try await plexer.connected("alice")

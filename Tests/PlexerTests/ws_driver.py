@@ -164,6 +164,17 @@ async def main():
                     answer({"timeout": True})
                 except ConnectionClosed:
                     answer(closed())
+            elif op == "recv_many":
+                # Many messages in one answer (a round trip per message would be what the test measures).
+                texts = []
+                try:
+                    for _ in range(command["count"]):
+                        texts.append(await asyncio.wait_for(ws.recv(), command.get("timeout", 10)))
+                    answer({"ok": True, "texts": texts})
+                except asyncio.TimeoutError:
+                    answer({"timeout": True, "texts": texts})
+                except ConnectionClosed:
+                    answer(dict(closed(), texts=texts))
             elif op == "ping":
                 waiter = await ws.ping()
                 latency = await asyncio.wait_for(waiter, 10)

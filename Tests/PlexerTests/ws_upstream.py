@@ -79,6 +79,10 @@ async def main():
                     await ws.send("x" * parsed["size"])
                 elif command == "fragmented":
                     await ws.send(iter(parsed["parts"]))
+                elif command == "flood_binary":
+                    for index in range(parsed["count"]):
+                        await ws.send(index.to_bytes(3, "big"))
+                    emit({"ev": "flooded"})
                 elif command == "flood":
                     for index in range(parsed["count"]):
                         await ws.send(json.dumps({"n": index, "pad": "x" * parsed["size"]}))

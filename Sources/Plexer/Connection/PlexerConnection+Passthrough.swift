@@ -15,6 +15,10 @@ struct Passthrough {
     let socket: UpstreamSocket
     /// `nil` once the upstream socket is open.
     var waiting: [Message]?
+    /// The upstream's messages held while the client's socket takes nothing (the upstream socket stops reading
+    /// meanwhile; these arrived before it did).
+    var parked: [ByteBuffer] = []
+    var parkedBytes = 0
 }
 
 extension PlexerConnection {
@@ -122,7 +126,15 @@ extension PlexerConnection {
         case .success:
             passthrough.waiting = nil
             self.passthroughs[channel] = passthrough
-            for message in waiting where self.passthroughs[channel]?.socket === socket {
+            for (index, message) in waiting.enumerated() {
+                guard self.passthroughs[channel]?.socket === socket else {
+                    // A relay closed the socket (the upstream took nothing): the rest are answered, not dropped.
+                    let failure = PlexerFailure("upstream_unavailable", "channel \(channel) was closed")
+                    for rest in waiting[index...] {
+                        self.send(PlexerFrames.error(channel: channel, id: rest.id, failure))
+                    }
+                    break
+                }
                 self.relay(message, channel: channel, to: socket)
             }
         case .failure(let error):
@@ -156,20 +168,63 @@ extension PlexerConnection {
                 self.send(PlexerFrames.upstreamClosed(channel: channel, code: 1007, reason: "invalid UTF-8 text"))
                 return
             }
-            self.send(frame)
-            // The client takes nothing now: stop reading the upstream until it does (`resumePassthroughs`).
-            if let context, !context.channel.isWritable { socket.setReading(false) }
+            self.deliver(frame, channel: channel)
         case .closed(let code, let reason):
             self.passthroughs[channel] = nil
             self.send(PlexerFrames.upstreamClosed(channel: channel, code: code, reason: reason))
         }
     }
 
-    /// The client's socket takes writes again.
-    func resumePassthroughs() {
-        for passthrough in self.passthroughs.values where passthrough.waiting == nil {
-            passthrough.socket.setReading(true)
+    /// Bytes waiting in the client's socket beyond which upstream messages are parked: half the socket's limit,
+    /// so the `notify` channel and replies never find it full because of an upstream (4004).
+    private var passthroughBudget: Int { self.configuration.maxOutboundBytes / 2 }
+
+    /// Writes an upstream's message to the client, or parks it while the client's socket is full. A socket that
+    /// stops taking writes stops its upstreams' reading (`pausePassthroughs`); what was read before that is parked,
+    /// up to twice the socket's limit, past which only that channel is closed (1008).
+    private func deliver(_ frame: ByteBuffer, channel: String) {
+        guard let context, var passthrough = self.passthroughs[channel] else { return }
+        let pending = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        guard passthrough.parked.isEmpty, pending <= self.passthroughBudget else {
+            passthrough.socket.setReading(false)
+            passthrough.parked.append(frame)
+            passthrough.parkedBytes += frame.readableBytes
+            self.passthroughs[channel] = passthrough
+            if passthrough.parkedBytes > 2 * self.configuration.maxOutboundBytes {
+                self.passthroughs[channel] = nil
+                passthrough.socket.close(code: .policyViolation, reason: "the client takes messages too slowly")
+                self.send(
+                    PlexerFrames.upstreamClosed(
+                        channel: channel, code: 1008, reason: "the client did not take the upstream's messages"))
+            }
+            return
         }
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+        if !context.channel.isWritable { passthrough.socket.setReading(false) }
+    }
+
+    /// The client's socket takes no more writes now: every upstream stops reading.
+    func pausePassthroughs() {
+        for passthrough in self.passthroughs.values where passthrough.waiting == nil {
+            passthrough.socket.setReading(false)
+        }
+    }
+
+    /// The client's socket takes writes again: parked messages go out first, then the upstreams read again.
+    func resumePassthroughs() {
+        guard let context else { return }
+        for (channel, var passthrough) in self.passthroughs where passthrough.waiting == nil {
+            while let frame = passthrough.parked.first {
+                let pending = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+                guard pending <= self.passthroughBudget else { break }
+                passthrough.parked.removeFirst()
+                passthrough.parkedBytes -= frame.readableBytes
+                context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            }
+            self.passthroughs[channel] = passthrough
+            if passthrough.parked.isEmpty { passthrough.socket.setReading(true) }
+        }
+        context.flush()
     }
 
     func closePassthrough(_ channel: String, code: WebSocketErrorCode, reason: String = "") {

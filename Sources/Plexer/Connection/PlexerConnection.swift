@@ -208,7 +208,13 @@ final class PlexerConnection: ChannelInboundHandler, RemovableChannelHandler {
             context.writeAndFlush(
                 self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         }
-        if context.channel.isWritable { self.resumePassthroughs() }
+        if context.channel.isWritable {
+            // Not at once: NIO reports writability from inside a flush.
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { handler.value.resumePassthroughs() }
+        } else {
+            self.pausePassthroughs()
+        }
         if context.channel.isWritable, case .live = self.feed.state {
             self.feed.stall?.cancel()
             self.feed.stall = nil

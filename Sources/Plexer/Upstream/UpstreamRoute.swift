@@ -88,7 +88,12 @@ public struct UpstreamRoute: Sendable {
         if kind == .http, url.query != nil || url.fragment != nil {
             throw NotifyConfigError("plexer.route.\(name).url must not have a query or fragment (paths are appended)")
         }
-        let d = UpstreamRoute(channel: name, url: url)
+        // A WebSocket route's limits are per message and per socket: a message the size of a client's at most
+        // (so relaying one never fills the client's socket), and a socket for each of many clients.
+        let d =
+            kind == .http
+            ? UpstreamRoute(channel: name, url: url)
+            : UpstreamRoute(channel: name, kind: kind, url: url, maxInFlight: 10_000, maxResponseBytes: 65_536)
         let identityText = config.string(forKey: "identity", default: d.identity.rawValue)
         guard let identity = Identity(rawValue: identityText) else {
             throw NotifyConfigError("plexer.route.\(name).identity must be signed or jwt")

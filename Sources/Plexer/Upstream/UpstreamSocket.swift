@@ -25,6 +25,10 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
     private var closeCode: Int?
     private var closeReason = ""
     private var isReported = false
+    /// The connection while its handshake runs (before this handler is in its pipeline): what `close` ends then.
+    private var connecting: (any Channel)?
+    /// Gives the socket's place in the route's count back (idempotent): at once when it is closed while connecting.
+    var releasePlace: (@Sendable () -> Void)?
 
     init(onEvent: @escaping (UpstreamSocket, Event) -> Void) {
         self.onEvent = onEvent
@@ -34,6 +38,16 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.connecting = nil
+    }
+
+    /// The TCP connection is up and its handshake runs; closing the socket meanwhile closes it.
+    func connected(_ channel: any Channel) {
+        guard self.isClosing else {
+            self.connecting = channel
+            return
+        }
+        channel.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -157,7 +171,16 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
     /// Starts the close handshake; the connection goes once the upstream answers, or after ``closeGrace``. Not
     /// reported: the client's side closed it.
     func close(code: WebSocketErrorCode = .normalClosure, reason: String = "") {
-        guard let context, !self.isClosing else { return }
+        guard let context else {
+            // The handshake still runs: drop it, so its place is free at once.
+            self.isClosing = true
+            self.isReported = true
+            self.connecting?.close(promise: nil)
+            self.connecting = nil
+            self.releasePlace?()
+            return
+        }
+        guard !self.isClosing else { return }
         self.isClosing = true
         self.isReported = true
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)

@@ -51,6 +51,7 @@ public final class UpstreamSockets: Sendable {
             released.value = true
             self.open.withLock { $0[route.channel, default: 1] -= 1 }
         }
+        socket.releasePlace = release
         let upgraded = loop.makePromise(of: Void.self)
         do {
             let target = try Self.target(route)
@@ -102,10 +103,18 @@ public final class UpstreamSockets: Sendable {
             let timeout = loop.scheduleTask(in: .milliseconds(Int64(route.timeoutMs))) {
                 upgraded.fail(TimedOut())
             }
-            bootstrap.connect(host: target.host, port: target.port).whenComplete { result in
+            // An address is connected to as is: resolving it (getaddrinfo, on a thread pool) costs a hop.
+            let connecting =
+                if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+                    bootstrap.connect(to: address)
+                } else {
+                    bootstrap.connect(host: target.host, port: target.port)
+                }
+            connecting.whenComplete { result in
                 switch result {
                 case .success(let channel):
                     channel.closeFuture.whenComplete { _ in release() }
+                    handler.value.connected(channel)
                     upgraded.futureResult.whenComplete { result in
                         timeout.cancel()
                         if case .failure = result { channel.close(promise: nil) }
