@@ -1,4 +1,5 @@
 import Foundation
+import NotifyCore
 import Testing
 
 @Suite("The JavaScript client in headless Chromium", .timeLimit(.minutes(2)))
@@ -47,6 +48,46 @@ struct BrowserClientTests {
             #expect((states["value"] as? [String])?.filter { $0 == "ready" }.count == 2, "\(states)")
             let extra = try await browser.run(["op": "wait", "expr": "harness.events.length > 2", "timeout": 1])
             #expect(extra["ok"] as? Bool == false, "nothing twice")
+        }
+    }
+
+    @Test(
+        "clients/js in Chromium: a Redis outage leaves the socket up (requests on other channels work), and the feed resumes after it"
+    )
+    func storeOutage() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.chromium))
+        let upstream = UpstreamTestService()
+        try await upstream.run { port in
+            try await withPlexer(routes: [PlexerUpstreamTests.chat(port: port)]) { plexer in
+                let browser = try await Self.open(plexer, tokens: [try await plexer.token(for: "alice")])
+                plexer.redis.kill()
+                let unavailable = try await browser.run([
+                    "op": "wait", "expr": "harness.states.find((s) => s.startsWith('unavailable'))", "timeout": 20,
+                ])
+                #expect(unavailable["ok"] as? Bool == true, "the feed reported the outage: \(unavailable)")
+                _ = try await browser.run([
+                    "op": "eval",
+                    "expr": """
+                    client.request("chat", { method: "GET", path: "/v1/rooms/1" })
+                      .then((reply) => { harness.reply = reply.status; }, (error) => { harness.reply = error.code; })
+                    """,
+                ])
+                let reply = try await browser.run(["op": "wait", "expr": "harness.reply", "timeout": 10])
+                #expect(reply["value"] as? Int == 200, "the chat channel works during the outage: \(reply)")
+
+                try await plexer.redis.restart()
+                let resumed = try await browser.run([
+                    "op": "wait", "expr": "harness.states.filter((s) => s === 'ready').length >= 2 && harness.states",
+                    "timeout": 40,
+                ])
+                let states = try #require(resumed["value"] as? [String], "the feed resumed: \(resumed)")
+                #expect(!states.contains { $0.hasPrefix("closed") }, "the socket stayed up: \(states)")
+                let eventID = try await plexer.notify("alice", push: false)
+                let events = try await browser.run([
+                    "op": "wait", "expr": "harness.events.length > 0 && harness.events.map((e) => e.id)", "timeout": 20,
+                ])
+                #expect(events["value"] as? [String] == [eventID])
+            }
         }
     }
 

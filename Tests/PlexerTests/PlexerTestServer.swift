@@ -18,6 +18,8 @@ struct PlexerTestServer: Sendable {
     let subscriber: RedisSubscriber
     /// The Redis every node of a test shares.
     let redisURL: RedisURL
+    /// That Redis server, to stop and restart.
+    let redis: LocalRedisServer
     let shutdown: @Sendable () async -> Void
 
     /// An HS256 user token, valid for an hour unless told otherwise.
@@ -86,7 +88,7 @@ func withPlexer<T: Sendable>(
                     ingestor: Ingestor(
                         client: client, queue: queue, keys: keys,
                         configuration: IngestConfiguration(inboxMaxLength: 10_000)),
-                    subscriber: subscriber, redisURL: server.url, shutdown: shutdown))
+                    subscriber: subscriber, redisURL: server.url, redis: server, shutdown: shutdown))
         }
     }
 }

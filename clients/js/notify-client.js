@@ -39,7 +39,8 @@
      * @param {() => Promise<string>|string} options.getToken the user's JWT, asked for on every (re)connect
      * @param {(event: object) => void} [options.onEvent] each notification, once, in order
      * @param {(state: string, detail?: object) => void} [options.onState] "connecting", "ready", "closed" (with
-     *   the close code), "lost" (events were trimmed from the inbox before they could be replayed)
+     *   the close code), "lost" (events were trimmed from the inbox before they could be replayed), "unavailable"
+     *   (the live feed waits for the notification store; it resumes by itself, other channels keep working)
      * @param {(channel: string, message: object) => void} [options.onMessage] events of other channels
      * @param {string} [options.storageKey] keep the last event id in localStorage under this key
      * @param {number} [options.requestTimeoutMs=15000]
@@ -58,7 +59,14 @@
       this._retryHintMs = null;
       this._timer = null;
       this._stopped = true;
+      // Authenticated: requests may go out (on any channel).
+      this._connected = false;
+      // …and the live feed is resumed.
       this._ready = false;
+      this._resumeSeq = 0;
+      this._resumeId = null;
+      this._resumeAttempt = 0;
+      this._resumeTimer = null;
     }
 
     /** Opens the socket (and keeps it open, reconnecting, until `close()`). */
@@ -71,6 +79,7 @@
     close() {
       this._stopped = true;
       clearTimeout(this._timer);
+      clearTimeout(this._resumeTimer);
       if (this._socket) this._socket.close(1000, "bye");
       this._failPending(new NotifyError("closed", "the client was closed"));
     }
@@ -107,7 +116,7 @@
      */
     request(channel, frame) {
       return new Promise((resolve, reject) => {
-        if (!this._socket || this._socket.readyState !== 1 || !this._ready) {
+        if (!this._socket || this._socket.readyState !== 1 || !this._connected) {
           reject(new NotifyError("not_connected", "the socket is not ready; retry once it is"));
           return;
         }
@@ -150,16 +159,22 @@
         return;
       }
       if (message.ch === "sys" && message.ev === "ready") {
+        this._connected = true;
+        this._attempt = 0;
         this._resume();
         return;
       }
-      if (message.id === "resume" && message.ch === "notify") {
+      if (message.ch === "notify" && typeof message.id === "string" && message.id.startsWith("resume-")) {
+        // Only the latest resume counts; an earlier one answers "replaced" or arrives late.
+        if (message.id !== this._resumeId) return;
         if (message.error) {
-          this._socket.close(1000, "resume failed");
+          // The store is unreachable for now: the socket (and its other channels) stays; resume again later.
+          this._state("unavailable", { code: message.error.code });
+          this._resumeLater();
           return;
         }
         this._ready = true;
-        this._attempt = 0;
+        this._resumeAttempt = 0;
         this._state("ready");
         return;
       }
@@ -178,9 +193,11 @@
         return;
       }
       if (message.ch === "notify" && message.ev === "ended") {
-        // The server could not keep the feed (its store was unreachable): resume again after a pause.
+        // The server could not keep the feed (its store was unreachable): resume again after a pause; requests
+        // on other channels go on meanwhile.
         this._ready = false;
-        setTimeout(() => this._resume(), this._backoff());
+        this._state("unavailable", { reason: message.reason });
+        this._resumeLater();
         return;
       }
       if (message.id !== undefined && message.id !== null && this._pending.has(message.id)) {
@@ -200,15 +217,32 @@
     /** Live from after the last event delivered (or from now, the first time). */
     _resume() {
       if (!this._socket || this._socket.readyState !== 1) return;
-      const frame = { ch: "notify", op: "resume", id: "resume" };
+      this._resumeSeq += 1;
+      this._resumeId = "resume-" + this._resumeSeq;
+      const frame = { ch: "notify", op: "resume", id: this._resumeId };
       if (this.lastEventId) frame.after = this.lastEventId;
       this._socket.send(JSON.stringify(frame));
+    }
+
+    /** Resume again after a backoff of its own (the socket stays up meanwhile). */
+    _resumeLater() {
+      const ceiling = Math.min(
+        this.options.backoffMaxMs, this.options.backoffBaseMs * Math.pow(2, this._resumeAttempt));
+      this._resumeAttempt += 1;
+      clearTimeout(this._resumeTimer);
+      const socket = this._socket;
+      this._resumeTimer = setTimeout(() => {
+        if (socket === this._socket) this._resume();
+      }, Math.floor(Math.random() * ceiling));
     }
 
     _closed(socket, code, reason) {
       if (socket !== this._socket) return;
       this._socket = null;
+      this._connected = false;
       this._ready = false;
+      clearTimeout(this._resumeTimer);
+      this._resumeAttempt = 0;
       this._failPending(new NotifyError("disconnected", "the socket closed (" + code + ")"));
       this._state("closed", { code, reason });
       if (this._stopped || FATAL.has(code)) return;
