@@ -110,6 +110,11 @@ struct PlexerUpstreamTests {
                 try await ws.send(json: ["ch": "slow", "id": 13, "path": "/v1/slow"])
                 let late = try await ws.receive()
                 #expect((late["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable", "\(late)")
+                // Its head comes at once and its body never: the whole exchange is what the timeout bounds.
+                try await ws.send(json: ["ch": "slow", "id": 16, "path": "/v1/drip"])
+                let dripped = try await ws.receive()
+                let dripError = try #require(dripped["error"] as? [String: Any], "\(dripped)")
+                #expect((dripError["message"] as? String)?.contains("did not answer within") == true, "\(dripError)")
                 try await ws.send(json: ["ch": "down", "id": 14, "path": "/anything"])
                 let refused = try await ws.receive()
                 #expect((refused["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable")

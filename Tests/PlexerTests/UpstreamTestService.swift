@@ -33,6 +33,16 @@ final class UpstreamTestService: Sendable {
             try await Task.sleep(for: .seconds(5))  // the upstream that hangs, not a synchronisation
             return Response(status: .ok)
         }
+        router.get("v1/drip") { _, _ -> Response in
+            // The head at once, then a body that does not come: only the Plexer's own timer ends this request.
+            Response(
+                status: .ok, headers: [.contentType: "text/plain"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "a"))
+                    try await Task.sleep(for: .seconds(5))  // the upstream that hangs, not a synchronisation
+                    try await writer.finish(nil)
+                })
+        }
         router.get("v1/text") { _, _ -> Response in
             Response(
                 status: .ok, headers: [.contentType: "text/plain"],

@@ -58,7 +58,8 @@ extension PlexerConnection {
     }
 
     private func upstreamMessage(_ request: PlexerRequest) throws(PlexerFailure) -> Passthrough.Message {
-        let given = ["data", "text", "binary"].filter { request.members[$0] != nil }
+        // An explicit null counts as absent (`"data": null` is not a message of the text `null`).
+        let given = ["data", "text", "binary"].filter { request.members[$0] != nil && request.members[$0] != .null }
         guard given.count == 1 else { throw .badFrame("send exactly one of data, text or binary") }
         let limit = self.configuration.maxMessageBytes
         switch given[0] {
@@ -151,6 +152,7 @@ extension PlexerConnection {
                 PlexerFrames.error(
                     channel: channel, id: message.id,
                     PlexerFailure("upstream_unavailable", "channel \(channel) does not take messages fast enough")))
+            self.services.sockets.failures.record(channel, .tooSlow)
             self.closePassthrough(channel, code: .policyViolation, reason: "too slow")
             self.send(PlexerFrames.upstreamClosed(channel: channel, code: 1008, reason: "the upstream was too slow"))
             return
@@ -192,6 +194,7 @@ extension PlexerConnection {
             self.passthroughs[channel] = passthrough
             if passthrough.parkedBytes > 2 * self.configuration.maxOutboundBytes {
                 self.passthroughs[channel] = nil
+                self.services.sockets.failures.record(channel, .tooSlow)
                 passthrough.socket.close(code: .policyViolation, reason: "the client takes messages too slowly")
                 self.send(
                     PlexerFrames.upstreamClosed(

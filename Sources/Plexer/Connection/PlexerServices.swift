@@ -11,7 +11,7 @@ public struct PlexerServices: Sendable {
     /// The configured upstream channels.
     public var upstreams: HTTPUpstreams
     /// Opens the WebSocket channels' upstream sockets.
-    let sockets = UpstreamSockets()
+    let sockets: UpstreamSockets
     /// The client sockets held, against the configured limits.
     let counts: SocketCounts
     public var logger: Logger
@@ -26,6 +26,7 @@ public struct PlexerServices: Sendable {
         self.verifier = verifier
         self.acknowledger = acknowledger
         self.configuration = configuration
+        self.sockets = UpstreamSockets(logger: logger)
         self.counts = SocketCounts(
             maxSockets: configuration.maxSockets, maxPerUser: configuration.maxSocketsPerUser)
         self.upstreams = upstreams

@@ -15,7 +15,10 @@ public final class HTTPUpstreams: Sendable {
     /// Requests waiting per channel.
     private let inFlight = Mutex<[String: Int]>([:])
 
-    public init(routes: [UpstreamRoute]) {
+    private let failures: UpstreamFailures
+
+    public init(routes: [UpstreamRoute], logger: Logger = Logger(label: "notify.plexer")) {
+        self.failures = UpstreamFailures(logger: logger)
         self.routes = Dictionary(routes.map { ($0.channel, $0) }, uniquingKeysWith: { first, _ in first })
         var configuration = HTTPClient.Configuration()
         // Operator-configured upstreams; still, a redirect is the upstream's answer, not a hop to follow.
@@ -38,6 +41,7 @@ public final class HTTPUpstreams: Sendable {
             return true
         }
         guard admitted else {
+            self.failures.record(route.channel, .limit)
             throw PlexerFailure(
                 "upstream_unavailable",
                 "channel \(route.channel) has \(route.maxInFlight) requests waiting; retry later")
@@ -57,15 +61,19 @@ public final class HTTPUpstreams: Sendable {
                 return (response, try await response.body.collect(upTo: route.maxResponseBytes))
             }
         } catch is NIOTooManyBytesError {
+            self.failures.record(route.channel, .tooLarge)
             throw PlexerFailure(
                 "upstream_unavailable", "channel \(route.channel) answered more than \(route.maxResponseBytes) bytes")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            self.failures.record(route.channel, .timeout)
             throw PlexerFailure(
                 "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
         } catch is UpstreamTimeout {
+            self.failures.record(route.channel, .timeout)
             throw PlexerFailure(
                 "upstream_unavailable", "channel \(route.channel) did not answer within \(route.timeoutMs) ms")
         } catch {
+            self.failures.record(route.channel, .unreachable, error: error)
             throw PlexerFailure("upstream_unavailable", "channel \(route.channel) is unreachable")
         }
         return Self.replyMembers(response, body: body, route: route)

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -15,17 +17,16 @@ public final class UpstreamSockets: Sendable {
     /// One TLS context for every `wss` route, made on first use.
     private let tls = Mutex<NIOSSLContext?>(nil)
 
-    public init() {}
+    let failures: UpstreamFailures
+
+    init(logger: Logger) {
+        self.failures = UpstreamFailures(logger: logger)
+    }
 
     /// The handshake's answer was not `101 Switching Protocols`.
     struct Refused: Error {}
     /// No answer within the route's timeout.
     struct TimedOut: Error {}
-
-    /// Sockets open to `channel` now.
-    func count(_ channel: String) -> Int {
-        self.open.withLock { $0[channel, default: 0] }
-    }
 
     /// Connects and completes the handshake; `socket` (made on `loop`) is the new connection's last handler. A
     /// refusal, a failure, or no handshake within the route's timeout fails the future with `upstream_unavailable`.
@@ -39,17 +40,21 @@ public final class UpstreamSockets: Sendable {
             return true
         }
         guard admitted else {
+            self.failures.record(route.channel, .limit)
             return loop.makeFailedFuture(
                 PlexerFailure(
                     "upstream_unavailable",
                     "channel \(route.channel) has \(route.maxInFlight) sockets open; retry later"))
         }
+        let gauge = Meter(label: "notify_plexer_upstream_sockets", dimensions: [("route", route.channel)])
+        gauge.increment()
         // Every path below completes on `loop`.
         let released = NIOLoopBoundBox(false, eventLoop: loop)
         let release: @Sendable () -> Void = {
             guard !released.value else { return }
             released.value = true
             self.open.withLock { $0[route.channel, default: 1] -= 1 }
+            gauge.decrement()
         }
         socket.releasePlace = release
         let upgraded = loop.makePromise(of: Void.self)
@@ -130,7 +135,10 @@ public final class UpstreamSockets: Sendable {
             upgraded.fail(error)
         }
         return upgraded.futureResult.flatMapErrorThrowing { error in
-            throw Self.failure(error, route: route)
+            let failure = Self.failure(error, route: route)
+            self.failures.record(
+                route.channel, failure.message.contains("did not answer") ? .timeout : .unreachable, error: error)
+            throw failure
         }
     }
 
