@@ -157,7 +157,12 @@ extension PlexerConnection {
             self.send(PlexerFrames.upstreamClosed(channel: channel, code: 1008, reason: "the upstream was too slow"))
             return
         }
-        socket.send(message.opcode, message.data)
+        guard socket.send(message.opcode, message.data) else {
+            return self.send(
+                PlexerFrames.error(
+                    channel: channel, id: message.id,
+                    PlexerFailure("upstream_unavailable", "channel \(channel)'s socket is closing; send again")))
+        }
         if let id = message.id { self.send(PlexerFrames.reply(channel: channel, id: id)) }
     }
 

@@ -151,10 +151,12 @@ final class UpstreamSocket: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes one client message (masked, as a client must).
-    func send(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
-        guard let context, !self.isClosing else { return }
+    /// Writes one client message (masked, as a client must); `false` when the socket is closing or gone (its end
+    /// may not be reported yet), so the message was not sent.
+    func send(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> Bool {
+        guard let context, !self.isClosing, context.channel.isActive else { return false }
         self.write(opcode, data, on: context, promise: nil)
+        return true
     }
 
     /// Bytes written but not yet taken by the upstream.

@@ -19,8 +19,17 @@ public final class UpstreamSockets: Sendable {
 
     let failures: UpstreamFailures
 
-    init(logger: Logger) {
+    /// With a `wss` route among `routes`, the TLS context is made now (it reads the system's trust store from disk,
+    /// which the first connection's event loop should not wait for).
+    init(routes: some Sequence<UpstreamRoute>, logger: Logger) {
         self.failures = UpstreamFailures(logger: logger)
+        if routes.contains(where: { $0.url.scheme == "wss" }) {
+            do {
+                try self.tls.withLock { $0 = try NIOSSLContext(configuration: .makeClientConfiguration()) }
+            } catch {
+                logger.error("no TLS context for wss routes", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The handshake's answer was not `101 Switching Protocols`.
