@@ -44,7 +44,8 @@ struct APIEndToEndTests {
             issuer: APITestServer.issuer, audience: APITestServer.audience, hs256Secret: APITestServer.hs256Secret,
             leewaySeconds: 0)
         try await withAPIServer(tokens: tokens) { api in
-            let token = try await api.token(for: "alice", expiresIn: 2)
+            // Long enough that a loaded machine still opens the stream before the token runs out.
+            let token = try await api.token(for: "alice", expiresIn: 4)
             let stream = try await SSEStream.open(api, token: token)
             // Everything until the stream ends (the suite's time limit bounds the wait).
             var received: [SSEEvent] = []
