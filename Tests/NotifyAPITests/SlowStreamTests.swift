@@ -1,5 +1,4 @@
 import Foundation
-import NIOPosix
 import NotifyAPI
 import NotifyCore
 import RedisClient
@@ -44,14 +43,15 @@ final class StalledStreamClient: Sendable {
         _ = request.withCString { send(self.fd, $0, strlen($0), 0) }
     }
 
-    /// Reads until the server closes the stream or stays silent for 10 s (blocking, on NIO's thread pool: the
-    /// tasks' executor may be the event loops, which a blocking read would stall); returns everything read. With
-    /// `requireClose`, 10 s of silence is an error: the server had to close the connection.
+    /// Reads until the server closes the stream or stays silent for 10 s (blocking, on a thread of this client's
+    /// own: not the tasks' executor, whose threads may be the event loops, nor NIO's thread pool, which has a thread
+    /// per core and which several clients' long reads would fill); returns everything read. With `requireClose`,
+    /// 10 s of silence is an error: the server had to close the connection.
     func readToEnd(requireClose: Bool = false) async throws -> String {
         let fd = self.fd
         // The socket is closed when the client goes away: keep it until the read is done.
         defer { withExtendedLifetime(self) {} }
-        return try await NIOThreadPool.singleton.runIfActive {
+        return try await Self.onOwnThread {
             var data = Data()
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -64,6 +64,13 @@ final class StalledStreamClient: Sendable {
                 data.append(contentsOf: buffer[0..<count])
             }
             return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    private static func onOwnThread(_ read: @escaping @Sendable () throws -> String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try read() }) }
+            thread.start()
         }
     }
 
