@@ -13,7 +13,7 @@ public final class HTTPUpstreams: Sendable {
     public let routes: [String: UpstreamRoute]
     private let client: HTTPClient
     /// Requests waiting per channel.
-    private let inFlight = Mutex<[String: Int]>([:])
+    private let inFlight = RouteSlots()
 
     private let failures: UpstreamFailures
 
@@ -35,18 +35,13 @@ public final class HTTPUpstreams: Sendable {
     /// that refuses, fails or takes longer than its timeout is `upstream_unavailable`; one that answers (any
     /// status) is passed on.
     func call(_ request: UpstreamRequest, route: UpstreamRoute) async throws -> String {
-        let admitted = self.inFlight.withLock { counts -> Bool in
-            guard counts[route.channel, default: 0] < route.maxInFlight else { return false }
-            counts[route.channel, default: 0] += 1
-            return true
-        }
-        guard admitted else {
+        guard self.inFlight.take(route) else {
             self.failures.record(route.channel, .limit)
             throw PlexerFailure(
                 "upstream_unavailable",
                 "channel \(route.channel) has \(route.maxInFlight) requests waiting; retry later")
         }
-        defer { self.inFlight.withLock { $0[route.channel, default: 1] -= 1 } }
+        defer { self.inFlight.give(route.channel) }
         var outgoing = HTTPClientRequest(url: route.origin + request.target)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }

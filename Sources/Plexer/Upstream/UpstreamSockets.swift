@@ -13,7 +13,7 @@ import Synchronization
 /// the route's `maxInFlight` sockets to one upstream at once from this process.
 public final class UpstreamSockets: Sendable {
     /// Sockets open (or opening) per channel.
-    private let open = Mutex<[String: Int]>([:])
+    private let open = RouteSlots()
     /// One TLS context for every `wss` route, made on first use.
     private let tls = Mutex<NIOSSLContext?>(nil)
 
@@ -43,12 +43,7 @@ public final class UpstreamSockets: Sendable {
         _ route: UpstreamRoute, headers identity: [(name: String, value: String)], socket: UpstreamSocket,
         on loop: any EventLoop
     ) -> EventLoopFuture<Void> {
-        let admitted = self.open.withLock { counts -> Bool in
-            guard counts[route.channel, default: 0] < route.maxInFlight else { return false }
-            counts[route.channel, default: 0] += 1
-            return true
-        }
-        guard admitted else {
+        guard self.open.take(route) else {
             self.failures.record(route.channel, .limit)
             return loop.makeFailedFuture(
                 PlexerFailure(
@@ -62,7 +57,7 @@ public final class UpstreamSockets: Sendable {
         let release: @Sendable () -> Void = {
             guard !released.value else { return }
             released.value = true
-            self.open.withLock { $0[route.channel, default: 1] -= 1 }
+            self.open.give(route.channel)
             gauge.decrement()
         }
         socket.releasePlace = release
