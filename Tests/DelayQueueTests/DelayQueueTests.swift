@@ -251,8 +251,10 @@ struct WakeUpTests {
     @Test("a schedule announces a new shard head only when it is due before consumers would wake anyway")
     func wakeOnlyWithinHorizon() async throws {
         try await withQueue(configuration: DelayQueueConfiguration(maxSleepMs: 1_000)) { queue, clock, _, server in
+            // A first connect's budget for a loaded machine (the 2 s default ran out beside the parallel suite).
             let subscriber = RedisSubscriber(
-                configuration: RedisClientConfiguration(url: server.url), logger: testLogger("subscriber"))
+                configuration: RedisClientConfiguration(url: server.url, acquireTimeoutMs: 10_000),
+                logger: testLogger("subscriber"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await subscriber.run() }
                 let wakeUps = try await subscriber.subscribe(to: [queue.keys.wakeChannel])

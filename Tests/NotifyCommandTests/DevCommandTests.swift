@@ -251,7 +251,8 @@ struct DevCommandTests {
 /// Everything a child process writes, gathered as it arrives.
 actor LogCollector {
     private var collected = ""
-    private var waiters: [(marker: String, continuation: CheckedContinuation<String, any Error>)] = []
+    private var waiters: [(id: Int, marker: String, continuation: CheckedContinuation<String, any Error>)] = []
+    private var nextWaiter = 0
     private var ended = false
 
     init(_ handle: FileHandle) {
@@ -286,14 +287,31 @@ actor LogCollector {
     }
 
     /// Returns the output so far once it contains `marker` (not empty).
-    func wait(for marker: String) async throws -> String {
+    func wait(for marker: String, seconds: Double = 60) async throws -> String {
         if self.collected.contains(marker) { return self.collected }
-        return try await withCheckedThrowingContinuation { self.waiters.append((marker, $0)) }
+        return try await self.waiter(marker, seconds: seconds)
     }
 
     /// Returns everything once the process closed its output.
-    func untilEnd() async throws -> String {
+    func untilEnd(seconds: Double = 60) async throws -> String {
         if self.ended { return self.collected }
-        return try await withCheckedThrowingContinuation { self.waiters.append(("", $0)) }
+        return try await self.waiter("", seconds: seconds)
+    }
+
+    /// A waiter that fails after `seconds`: a raw continuation ignores the test's time limit.
+    private func waiter(_ marker: String, seconds: Double) async throws -> String {
+        let id = self.nextWaiter
+        self.nextWaiter += 1
+        Task {
+            try await Task.sleep(for: .seconds(seconds))
+            await self.expire(id)
+        }
+        return try await withCheckedThrowingContinuation { self.waiters.append((id, marker, $0)) }
+    }
+
+    private func expire(_ id: Int) {
+        guard let index = self.waiters.firstIndex(where: { $0.id == id }) else { return }
+        self.waiters.remove(at: index).continuation.resume(
+            throwing: DevCommandTests.BannerMissing(output: self.collected))
     }
 }

@@ -16,6 +16,11 @@ enum NotifyBinary {
         _ arguments: [String], environment: [String: String] = cleanEnvironment, withErrors: Bool = false
     ) async throws -> (status: Int32, output: String) {
         let (process, output) = try Self.launch(arguments, environment: environment, withErrors: withErrors)
+        // A command that never ends would hold the read below past the test's time limit: it is killed instead, and
+        // its status says so.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         // Reading to the end and waiting block a thread: one of its own, not one of the test process's few
         // cooperative threads, which the tests running beside this one need.
         let handle = output.fileHandleForReading

@@ -50,7 +50,8 @@ struct CrossNodeTests {
         redisURL: RedisURL, _ body: @Sendable (_ plexerURL: String, _ apiPort: Int) async throws -> Void
     ) async throws {
         let logger = testLogger("node-b")
-        let redis = RedisClientConfiguration(url: redisURL, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100)
+        let redis = RedisClientConfiguration(
+            url: redisURL, acquireTimeoutMs: 5_000, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 100)
         let client = RedisClient(configuration: redis, logger: logger)
         let shards = ShardMap(count: 8)
         let keys = UserKeys(shards: shards)

@@ -1,4 +1,5 @@
 import Foundation
+import NotifyTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -50,8 +51,9 @@ final class UpstreamWebSocketService: Sendable {
     }
 
     private static func read(_ lines: LineReader) async throws -> [String: Any] {
-        let line = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
-            lines.queue.async { continuation.resume(with: Result { try lines.next() }) }
+        // Each event the tests wait for follows something they did within seconds.
+        let line = try await Deadline.blocking(on: lines.queue, seconds: 30, "the upstream's next event") {
+            try lines.next()
         }
         guard let event = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
             throw DriverFailure("the upstream printed no object")

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import NotifyTestSupport
 
 /// Drives `ws_driver.py`, a WebSocket client built on Python's `websockets` (not our code), one JSON command per
 /// line; every answer is the JSON object the driver printed. With `script: "browser_driver.py"` it drives headless
@@ -35,8 +36,11 @@ final class WebSocketDriver: Sendable {
         let data = try JSONSerialization.data(withJSONObject: command)
         try self.input.write(contentsOf: data + Data("\n".utf8))
         let lines = self.lines
-        let line = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
-            lines.queue.async { continuation.resume(with: Result { try lines.next() }) }
+        // Every op of the driver answers within its own timeout (at most 15 s): 120 s means the driver is stuck.
+        let line = try await Deadline.blocking(
+            on: lines.queue, seconds: 120, "the driver's answer to \(command["op"] ?? "?")"
+        ) {
+            try lines.next()
         }
         guard let answer = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
             throw DriverFailure("the driver answered no object: \(String(decoding: line, as: UTF8.self))")

@@ -109,7 +109,8 @@ struct PoolTests {
             $0.acquireTimeoutMs = 2_000
         }) { client, server in
             try await client.send("PING")
-            async let blocked = client.send("BLPOP", "list", "5")
+            // Blocks until the RPUSH below, not for a time that a loaded machine could use up before then.
+            async let blocked = client.send("BLPOP", "list", "60")
             // Wait until Redis shows the BLPOP blocking: the pool's only slot is now taken.
             let observer = makeClient(for: server)
             try await waitUntilBlocked(observer)
