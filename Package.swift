@@ -317,7 +317,7 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["browser_driver.py", "ws_driver.py"],
+            exclude: ["browser_driver.py", "ws_driver.py", "ws_upstream.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -65,7 +65,8 @@ struct WorkerCrashTests {
                 defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
                 try await gateway.waitForRequests(1, timeout: .seconds(30))
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                var status: Int32 = 0
+                while waitpid(process.processIdentifier, &status, 0) == -1 && errno == EINTR {}
                 #expect(gateway.deliveries.isEmpty)
                 let survivor = try await PushWorkerService.make(
                     queue: queue, subscriber: nil, configuration: PushWorkerConfiguration(allowLoopback: true),

@@ -97,7 +97,10 @@ public final class LocalRedisServer: Sendable {
         }
         guard let process, process.isRunning else { return }
         _ = Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        // Not `waitUntilExit`: it blocks a thread of the caller's (often one of the few that run tasks) until
+        // Foundation's monitor thread has noticed, where `waitpid` returns as soon as the process is gone.
+        var status: Int32 = 0
+        while waitpid(process.processIdentifier, &status, 0) == -1 && errno == EINTR {}
     }
 
     // MARK: Internals
