@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 
 from websockets.asyncio.client import connect
@@ -73,6 +74,8 @@ async def main():
                             break
                     if port is None:
                         raise RuntimeError("chromium did not start its DevTools endpoint")
+                    # Chromium goes on logging to stderr: a pipe nobody reads fills up and stalls the browser.
+                    threading.Thread(target=browser.stderr.read, daemon=True).start()
                     targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list").read())
                     target = next(t for t in targets if t["type"] == "page")
                     page = Page(await connect(target["webSocketDebuggerUrl"], max_size=None))
