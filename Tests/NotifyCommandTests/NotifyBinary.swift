@@ -1,4 +1,6 @@
 import Foundation
+import NotifyTestSupport
+import Synchronization
 
 /// The `notify` binary as a user runs it: `.build/<config>/notify`, next to the test bundle.
 enum NotifyBinary {
@@ -16,10 +18,13 @@ enum NotifyBinary {
         _ arguments: [String], environment: [String: String] = cleanEnvironment, withErrors: Bool = false
     ) async throws -> (status: Int32, output: String) {
         let (process, output) = try Self.launch(arguments, environment: environment, withErrors: withErrors)
-        // A command that never ends would hold the read below past the test's time limit: it is killed instead, and
-        // its status says so.
+        // A command that never ends would hold the read below past the test's time limit: it is killed instead,
+        // and that is an error of its own (a status of 9 would pass for "exited with an error").
+        let killed = KilledFlag()
         DispatchQueue.global().asyncAfter(deadline: .now() + 120) {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            guard process.isRunning else { return }
+            killed.value.withLock { $0 = true }
+            kill(process.processIdentifier, SIGKILL)
         }
         // Reading to the end and waiting block a thread: one of its own, not one of the test process's few
         // cooperative threads, which the tests running beside this one need.
@@ -30,6 +35,9 @@ enum NotifyBinary {
                 process.waitUntilExit()
                 continuation.resume(returning: (text, process.terminationStatus))
             }
+        }
+        if killed.value.withLock({ $0 }) {
+            throw DeadlinePassed(what: "notify \(arguments.joined(separator: " "))", seconds: 120)
         }
         return (status, text)
     }
@@ -51,4 +59,9 @@ enum NotifyBinary {
         try process.run()
         return (process, output)
     }
+}
+
+/// Whether `NotifyBinary.run` had to kill the command.
+private final class KilledFlag: Sendable {
+    let value = Mutex(false)
 }

@@ -65,8 +65,10 @@ struct WorkerCrashTests {
                 defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
                 try await gateway.waitForRequests(1, timeout: .seconds(30))
                 kill(process.processIdentifier, SIGKILL)
-                var status: Int32 = 0
-                while waitpid(process.processIdentifier, &status, 0) == -1 && errno == EINTR {}
+                // Waits for its end without reaping it (Foundation does), so its pid is not reused meanwhile.
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {
+                }
                 #expect(gateway.deliveries.isEmpty)
                 let survivor = try await PushWorkerService.make(
                     queue: queue, subscriber: nil, configuration: PushWorkerConfiguration(allowLoopback: true),

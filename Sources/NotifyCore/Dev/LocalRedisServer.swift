@@ -98,9 +98,10 @@ public final class LocalRedisServer: Sendable {
         guard let process, process.isRunning else { return }
         _ = Foundation.kill(process.processIdentifier, SIGKILL)
         // Not `waitUntilExit`: it blocks a thread of the caller's (often one of the few that run tasks) until
-        // Foundation's monitor thread has noticed, where `waitpid` returns as soon as the process is gone.
-        var status: Int32 = 0
-        while waitpid(process.processIdentifier, &status, 0) == -1 && errno == EINTR {}
+        // Foundation's monitor thread has noticed. `waitid` with WNOWAIT returns as soon as the process is gone and
+        // leaves reaping to Foundation (the zombie keeps its pid from being reused before Foundation reaps it).
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
     }
 
     // MARK: Internals
