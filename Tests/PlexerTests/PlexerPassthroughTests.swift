@@ -70,6 +70,22 @@ struct PlexerPassthroughTests {
         }
     }
 
+    @Test("a drain closes the clients' upstream sockets with theirs: going away (1001) on both sides")
+    func drainClosesUpstreams() async throws {
+        let upstream = try await UpstreamWebSocketService()
+        try await withPlexer(routes: [Self.route(upstream)]) { plexer in
+            let ws = try await plexer.connected("alice")
+            try await ws.send(json: ["ch": "live", "id": 1, "data": "x"])
+            _ = try await upstream.next("open")
+            #expect(try await ws.receive()["ok"] as? Bool == true)
+            #expect(((try await ws.receive())["data"] as? [String: Any])?["echo"] as? String == "x")
+            await plexer.shutdown()
+            #expect(try await ws.receive()["ev"] as? String == "reconnect")
+            #expect(try await ws.closeReceived().code == 1001)
+            #expect(try await upstream.next("closed")["code"] as? Int == 1001, "no upstream socket outlives a drain")
+        }
+    }
+
     @Test("a refused, unreachable or hanging upstream gives upstream_unavailable; a wrong secret is refused upstream")
     func failingUpstreams() async throws {
         let upstream = try await UpstreamWebSocketService()
