@@ -302,6 +302,7 @@ let package = Package(
             name: "PlexerTests",
             dependencies: [
                 "DelayQueue",
+                "FakePushGateways",
                 "NotifyAPI",
                 "NotifyCore",
                 "NotifyTestSupport",

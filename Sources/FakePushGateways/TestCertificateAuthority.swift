@@ -12,8 +12,10 @@ public struct TestCertificateAuthority: Sendable {
     public let caPEM: String
     /// Where ``caPEM`` was written (for `push.caFile`).
     public let caFile: String
-    let serverCertificatePEM: String
-    let serverKeyPEM: String
+    /// The server certificate it signed (for `localhost` and `127.0.0.1`) and its key, PEM: for servers that are not
+    /// ours (a Python upstream in the Plexer's tests).
+    public let serverCertificatePEM: String
+    public let serverKeyPEM: String
 
     public init() throws {
         let caKey = P256.Signing.PrivateKey()

@@ -60,7 +60,8 @@ struct APIProcess {
                     acknowledger: assembly.server.acknowledger,
                     configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")),
                     upstreams: HTTPUpstreams(
-                        routes: try UpstreamRoute.routes(config: setup.config.scoped(to: "plexer")), logger: logger),
+                        routes: try UpstreamRoute.routes(config: setup.config.scoped(to: "plexer")),
+                        caFile: try UpstreamRoute.caFile(config: setup.config.scoped(to: "plexer")), logger: logger),
                     logger: logger),
                 listen: try PlexerListen.configuration(setup.config)
             ) : nil

@@ -1,3 +1,4 @@
+import FakePushGateways
 import Foundation
 import NotifyTestSupport
 import Plexer
@@ -83,6 +84,38 @@ struct PlexerPassthroughTests {
             #expect(try await ws.receive()["ev"] as? String == "reconnect")
             #expect(try await ws.closeReceived().code == 1001)
             #expect(try await upstream.next("closed")["code"] as? Int == 1001, "no upstream socket outlives a drain")
+        }
+    }
+
+    @Test("wss: the upstream's certificate is verified against plexer.upstreamCaFile, and an unknown one is refused")
+    func secureUpstream() async throws {
+        let authority = try TestCertificateAuthority()
+        defer { authority.remove() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("notify-wss-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certificate = folder.appendingPathComponent("server.pem")
+        let key = folder.appendingPathComponent("server-key.pem")
+        try authority.serverCertificatePEM.write(to: certificate, atomically: true, encoding: .utf8)
+        try authority.serverKeyPEM.write(to: key, atomically: true, encoding: .utf8)
+        let upstream = try await UpstreamWebSocketService(tls: (certificate.path, key.path))
+        let route = UpstreamRoute(
+            channel: "live", kind: .websocket, url: URL(string: "wss://localhost:\(upstream.port)/live")!,
+            identity: .signed, secret: UpstreamWebSocketService.secret)
+        try await withPlexer(routes: [route], upstreamCaFile: authority.caFile) { plexer in
+            let ws = try await plexer.connected("alice")
+            try await ws.send(json: ["ch": "live", "id": 1, "data": "over TLS"])
+            #expect(try await upstream.next("open")["user"] as? String == "alice")
+            #expect(try await ws.receive()["ok"] as? Bool == true)
+            #expect(((try await ws.receive())["data"] as? [String: Any])?["echo"] as? String == "over TLS")
+        }
+        // Without the authority, the system's trust store does not know the certificate.
+        try await withPlexer(routes: [route]) { plexer in
+            let ws = try await plexer.connected("alice")
+            try await ws.send(json: ["ch": "live", "id": 2, "data": "x"])
+            let answer = try await ws.receive()
+            #expect(answer["id"] as? Int == 2, "\(answer)")
+            #expect((answer["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable", "\(answer)")
         }
     }
 

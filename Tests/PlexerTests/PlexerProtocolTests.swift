@@ -162,6 +162,15 @@ struct PlexerProtocolTests {
                 ])
             }
         }
+        // The upstreams' extra certificate authorities: a file that cannot be read is refused at start.
+        let unset = try await NotifyConfigLoader.reader(environment: [:])
+        #expect(try UpstreamRoute.caFile(config: unset.scoped(to: "plexer")) == nil)
+        let missing = try await NotifyConfigLoader.reader(environment: [
+            "NOTIFY_PLEXER_UPSTREAM_CA_FILE": "/nonexistent/ca.pem"
+        ])
+        #expect(throws: NotifyConfigError.self) { try UpstreamRoute.caFile(config: missing.scoped(to: "plexer")) }
+        let present = try await NotifyConfigLoader.reader(environment: ["NOTIFY_PLEXER_UPSTREAM_CA_FILE": #filePath])
+        #expect(try UpstreamRoute.caFile(config: present.scoped(to: "plexer")) == #filePath)
     }
 
     @Test("upstream text is passed on as data only when it is JSON a client can parse (no BOM, no NUL)")

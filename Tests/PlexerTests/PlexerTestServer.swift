@@ -52,6 +52,7 @@ struct PlexerTestServer: Sendable {
 func withPlexer<T: Sendable>(
     configuration: PlexerConfiguration = PlexerConfiguration(),
     routes: [UpstreamRoute] = [],
+    upstreamCaFile: String? = nil,
     streamBufferEvents: Int = 512,
     _ body: @Sendable (PlexerTestServer) async throws -> T
 ) async throws -> T {
@@ -73,7 +74,7 @@ func withPlexer<T: Sendable>(
             feed: InboxFeed(hub: hub, inbox: inbox),
             verifier: UserTokenVerifier(configuration: tokens, logger: logger),
             acknowledger: EventAcknowledger(queue: queue, maxIDs: 1_000), configuration: configuration,
-            upstreams: HTTPUpstreams(routes: routes), logger: logger)
+            upstreams: HTTPUpstreams(routes: routes, caFile: upstreamCaFile), logger: logger)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let plexer = PlexerServer(services: services, host: "127.0.0.1", port: 0) { port in
             portContinuation.yield(port)

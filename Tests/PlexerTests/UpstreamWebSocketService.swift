@@ -16,12 +16,13 @@ final class UpstreamWebSocketService: Sendable {
     private let lines: LineReader
     let port: Int
 
-    init() async throws {
+    /// With `tls` (PEM files of a certificate and its key), the upstream speaks `wss`.
+    init(tls: (certificate: String, key: String)? = nil) async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "ws_upstream.py")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", script.path, Self.secret]
+        process.arguments = ["python3", "-u", script.path, Self.secret] + (tls.map { [$0.certificate, $0.key] } ?? [])
         let stdout = Pipe()
         let stdin = Pipe()
         process.standardOutput = stdout

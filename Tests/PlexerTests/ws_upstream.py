@@ -1,6 +1,7 @@
 """A WebSocket upstream for the Plexer's passthrough tests, on Python's `websockets` (not our code).
 
-Usage: ws_upstream.py <secret>; it runs until its stdin closes. Prints {"port": N}, then one JSON line per thing that happened:
+Usage: ws_upstream.py <secret> [<certificate.pem> <key.pem>] (TLS with the second and third); it runs until its
+stdin closes. Prints {"port": N}, then one JSON line per thing that happened:
 {"ev": "open", "user": …, "path": …, "token": …}, {"ev": "refused", "why": …}, {"ev": "closed", "code": …}.
 
 The handshake is checked as an upstream of a `signed` route must check it: X-Notify-User, X-Notify-Timestamp
@@ -16,6 +17,7 @@ import hashlib
 import hmac
 import http
 import json
+import ssl
 import sys
 import time
 
@@ -95,7 +97,11 @@ async def main():
         finally:
             emit({"ev": "closed", "code": ws.close_code})
 
-    async with serve(handler, "127.0.0.1", 0, process_request=process_request, max_size=None) as server:
+    tls = None
+    if len(sys.argv) > 3:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(sys.argv[2], sys.argv[3])
+    async with serve(handler, "127.0.0.1", 0, process_request=process_request, max_size=None, ssl=tls) as server:
         emit({"port": server.sockets[0].getsockname()[1]})
         # Runs until the test closes stdin (or exits): never outlives it.
         loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ public struct PlexerServices: Sendable {
         self.verifier = verifier
         self.acknowledger = acknowledger
         self.configuration = configuration
-        self.sockets = UpstreamSockets(routes: upstreams.routes.values, logger: logger)
+        self.sockets = UpstreamSockets(routes: upstreams.routes.values, caFile: upstreams.caFile, logger: logger)
         self.counts = SocketCounts(
             maxSockets: configuration.maxSockets, maxPerUser: configuration.maxSocketsPerUser)
         self.upstreams = upstreams

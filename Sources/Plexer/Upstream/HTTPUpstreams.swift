@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NotifyCore
 import Synchronization
 
@@ -17,8 +18,13 @@ public final class HTTPUpstreams: Sendable {
 
     private let failures: UpstreamFailures
 
-    public init(routes: [UpstreamRoute], logger: Logger = Logger(label: "notify.plexer")) {
+    /// PEM of certificate authorities the upstreams' TLS is trusted by besides the system's (`plexer.upstreamCaFile`:
+    /// an internal CA, tests); the WebSocket channels use it too.
+    public let caFile: String?
+
+    public init(routes: [UpstreamRoute], caFile: String? = nil, logger: Logger = Logger(label: "notify.plexer")) {
         self.failures = UpstreamFailures(logger: logger)
+        self.caFile = caFile
         self.routes = Dictionary(routes.map { ($0.channel, $0) }, uniquingKeysWith: { first, _ in first })
         var configuration = HTTPClient.Configuration()
         // Operator-configured upstreams; still, a redirect is the upstream's answer, not a hop to follow.
@@ -28,6 +34,7 @@ public final class HTTPUpstreams: Sendable {
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: max(
                 8, routes.filter { $0.kind == .http }.map(\.maxInFlight).max() ?? 8))
+        configuration.tlsConfiguration = UpstreamSockets.clientTLS(caFile: caFile)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

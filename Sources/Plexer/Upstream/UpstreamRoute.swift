@@ -67,6 +67,15 @@ public struct UpstreamRoute: Sendable {
         }
     }
 
+    /// `plexer.upstreamCaFile`, checked at start: a wrong path is a clear error, not every TLS upstream failing later.
+    public static func caFile(config: ConfigReader) throws(NotifyConfigError) -> String? {
+        guard let path = config.string(forKey: "upstreamCaFile"), !path.isEmpty else { return nil }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw NotifyConfigError("plexer.upstreamCaFile: \(path) is not a readable file")
+        }
+        return path
+    }
+
     init(name: String, config: ConfigReader) throws(NotifyConfigError) {
         guard !Self.reserved.contains(name),
             name.range(of: #"^[a-z][a-z0-9_.-]{0,63}$"#, options: .regularExpression) != nil

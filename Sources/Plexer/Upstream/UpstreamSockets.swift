@@ -16,16 +16,18 @@ public final class UpstreamSockets: Sendable {
     private let open = RouteSlots()
     /// One TLS context for every `wss` route, made on first use.
     private let tls = Mutex<NIOSSLContext?>(nil)
+    private let tlsConfiguration: TLSConfiguration
 
     let failures: UpstreamFailures
 
     /// With a `wss` route among `routes`, the TLS context is made now (it reads the system's trust store from disk,
     /// which the first connection's event loop should not wait for).
-    init(routes: some Sequence<UpstreamRoute>, logger: Logger) {
+    init(routes: some Sequence<UpstreamRoute>, caFile: String? = nil, logger: Logger) {
         self.failures = UpstreamFailures(logger: logger)
+        self.tlsConfiguration = Self.clientTLS(caFile: caFile)
         if routes.contains(where: { $0.url.scheme == "wss" }) {
             do {
-                try self.tls.withLock { $0 = try NIOSSLContext(configuration: .makeClientConfiguration()) }
+                try self.tls.withLock { $0 = try NIOSSLContext(configuration: self.tlsConfiguration) }
             } catch {
                 logger.error("no TLS context for wss routes", metadata: ["error": "\(error)"])
             }
@@ -184,10 +186,17 @@ public final class UpstreamSockets: Sendable {
             serverName: isAddress ? nil : host)
     }
 
+    /// The upstreams' client TLS: the system's trust store, and `caFile`'s authorities when set.
+    static func clientTLS(caFile: String?) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
+        return tls
+    }
+
     private func tlsContext() throws -> NIOSSLContext {
         try self.tls.withLock { context in
             if let context { return context }
-            let made = try NIOSSLContext(configuration: .makeClientConfiguration())
+            let made = try NIOSSLContext(configuration: self.tlsConfiguration)
             context = made
             return made
         }

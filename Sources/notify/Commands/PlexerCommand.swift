@@ -51,7 +51,8 @@ struct PlexerCommand: AsyncParsableCommand {
             acknowledger: EventAcknowledger(queue: queue, maxIDs: api.maxAckIDs),
             configuration: try PlexerConfiguration(config: config.scoped(to: "plexer")),
             upstreams: HTTPUpstreams(
-                routes: try UpstreamRoute.routes(config: config.scoped(to: "plexer")), logger: logger),
+                routes: try UpstreamRoute.routes(config: config.scoped(to: "plexer")),
+                caFile: try UpstreamRoute.caFile(config: config.scoped(to: "plexer")), logger: logger),
             logger: logger)
         let listen = try PlexerListen.configuration(config)
         let http = try HTTPListenConfiguration(config: config.scoped(to: "http"))
