@@ -17,7 +17,9 @@ public struct TestCertificateAuthority: Sendable {
     public let serverCertificatePEM: String
     public let serverKeyPEM: String
 
-    public init() throws {
+    /// With `addressToo` false, the server certificate names `localhost` only (not `127.0.0.1`): a client must then
+    /// check the name it connects to, since the address it reaches does not match.
+    public init(addressToo: Bool = true) throws {
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName { CommonName("Notify test CA") }
         let now = Date()
@@ -40,9 +42,9 @@ public struct TestCertificateAuthority: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([
-                    .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-                ])
+                SubjectAlternativeNames(
+                    [.dnsName("localhost")]
+                        + (addressToo ? [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))] : []))
             },
             issuerPrivateKey: .init(caKey))
         self.caPEM = try ca.serializeAsPEM().pemString

@@ -87,9 +87,10 @@ struct PlexerPassthroughTests {
         }
     }
 
-    @Test("wss: the upstream's certificate is verified against plexer.upstreamCaFile, and an unknown one is refused")
+    @Test("wss: the upstream's certificate and name are verified, trusting plexer.upstreamCaFile; others are refused")
     func secureUpstream() async throws {
-        let authority = try TestCertificateAuthority()
+        // The certificate names localhost only, so reaching 127.0.0.1 by its address must fail the name check.
+        let authority = try TestCertificateAuthority(addressToo: false)
         defer { authority.remove() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("notify-wss-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -99,23 +100,31 @@ struct PlexerPassthroughTests {
         try authority.serverCertificatePEM.write(to: certificate, atomically: true, encoding: .utf8)
         try authority.serverKeyPEM.write(to: key, atomically: true, encoding: .utf8)
         let upstream = try await UpstreamWebSocketService(tls: (certificate.path, key.path))
-        let route = UpstreamRoute(
-            channel: "live", kind: .websocket, url: URL(string: "wss://localhost:\(upstream.port)/live")!,
-            identity: .signed, secret: UpstreamWebSocketService.secret)
-        try await withPlexer(routes: [route], upstreamCaFile: authority.caFile) { plexer in
+        func route(_ channel: String, _ host: String) -> UpstreamRoute {
+            UpstreamRoute(
+                channel: channel, kind: .websocket, url: URL(string: "wss://\(host):\(upstream.port)/\(channel)")!,
+                identity: .signed, secret: UpstreamWebSocketService.secret)
+        }
+        @Sendable func refused(_ ws: WebSocketDriver, _ channel: String) async throws {
+            try await ws.send(json: ["ch": channel, "id": channel, "data": "x"])
+            let answer = try await ws.receive()
+            #expect(answer["id"] as? String == channel, "\(answer)")
+            #expect((answer["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable", "\(answer)")
+        }
+        let routes = [route("live", "localhost"), route("byaddress", "127.0.0.1")]
+        try await withPlexer(routes: routes, upstreamCaFile: authority.caFile) { plexer in
             let ws = try await plexer.connected("alice")
+            try await refused(ws, "byaddress")
             try await ws.send(json: ["ch": "live", "id": 1, "data": "over TLS"])
-            #expect(try await upstream.next("open")["user"] as? String == "alice")
+            let opened = try await upstream.next("open")
+            #expect(opened["path"] as? String == "/live", "the refused handshake never reached the upstream")
+            #expect(opened["user"] as? String == "alice")
             #expect(try await ws.receive()["ok"] as? Bool == true)
             #expect(((try await ws.receive())["data"] as? [String: Any])?["echo"] as? String == "over TLS")
         }
         // Without the authority, the system's trust store does not know the certificate.
-        try await withPlexer(routes: [route]) { plexer in
-            let ws = try await plexer.connected("alice")
-            try await ws.send(json: ["ch": "live", "id": 2, "data": "x"])
-            let answer = try await ws.receive()
-            #expect(answer["id"] as? Int == 2, "\(answer)")
-            #expect((answer["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable", "\(answer)")
+        try await withPlexer(routes: routes) { plexer in
+            try await refused(try await plexer.connected("alice"), "live")
         }
     }
 

@@ -1,4 +1,5 @@
 import Configuration
+import FakePushGateways
 import Foundation
 import NIOCore
 import NIOWebSocket
@@ -169,8 +170,16 @@ struct PlexerProtocolTests {
             "NOTIFY_PLEXER_UPSTREAM_CA_FILE": "/nonexistent/ca.pem"
         ])
         #expect(throws: NotifyConfigError.self) { try UpstreamRoute.caFile(config: missing.scoped(to: "plexer")) }
-        let present = try await NotifyConfigLoader.reader(environment: ["NOTIFY_PLEXER_UPSTREAM_CA_FILE": #filePath])
-        #expect(try UpstreamRoute.caFile(config: present.scoped(to: "plexer")) == #filePath)
+        let notPEM = try await NotifyConfigLoader.reader(environment: ["NOTIFY_PLEXER_UPSTREAM_CA_FILE": #filePath])
+        #expect(throws: NotifyConfigError.self, "a file that is no PEM of certificates") {
+            try UpstreamRoute.caFile(config: notPEM.scoped(to: "plexer"))
+        }
+        let authority = try TestCertificateAuthority()
+        defer { authority.remove() }
+        let present = try await NotifyConfigLoader.reader(environment: [
+            "NOTIFY_PLEXER_UPSTREAM_CA_FILE": authority.caFile
+        ])
+        #expect(try UpstreamRoute.caFile(config: present.scoped(to: "plexer")) == authority.caFile)
     }
 
     @Test("upstream text is passed on as data only when it is JSON a client can parse (no BOM, no NUL)")

@@ -1,3 +1,4 @@
+import FakePushGateways
 import Foundation
 import NotifyTestSupport
 import Plexer
@@ -52,6 +53,31 @@ struct PlexerUpstreamTests {
                 try await bob.send(json: ["ch": "notify", "op": "ack", "id": 2, "ids": [eventID]])
                 let ack = try await bob.receive()
                 #expect(ack["cancelled"] as? Int == 1, "the ack cancelled the pending push: \(ack)")
+            }
+        }
+    }
+
+    @Test("https: the upstream's certificate is verified against plexer.upstreamCaFile; without it, refused")
+    func secureHTTPUpstream() async throws {
+        let authority = try TestCertificateAuthority(addressToo: false)
+        defer { authority.remove() }
+        let upstream = UpstreamTestService()
+        try await upstream.run(tls: try authority.serverTLS()) { port in
+            var route = Self.chat(port: port)
+            route.url = URL(string: "https://localhost:\(port)")!
+            let request = #"{"ch":"chat","id":1,"method":"GET","path":"/v1/rooms/5"}"#
+            try await withPlexer(routes: [route], upstreamCaFile: authority.caFile) { plexer in
+                let ws = try await plexer.connected("alice")
+                try await ws.send(request)
+                let reply = try await ws.receive()
+                #expect(reply["status"] as? Int == 200, "\(reply)")
+                #expect((reply["body"] as? [String: Any])?["signature_ok"] as? Bool == true, "\(reply)")
+            }
+            try await withPlexer(routes: [route]) { plexer in
+                let ws = try await plexer.connected("alice")
+                try await ws.send(request)
+                let reply = try await ws.receive()
+                #expect((reply["error"] as? [String: Any])?["code"] as? String == "upstream_unavailable", "\(reply)")
             }
         }
     }

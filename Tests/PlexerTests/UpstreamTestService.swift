@@ -2,8 +2,10 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdHTTP2
 import Logging
 import NIOCore
+import NIOSSL
 import NotifyCore
 import NotifyTestSupport
 import Plexer
@@ -85,17 +87,26 @@ final class UpstreamTestService: Sendable {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object))))
     }
 
-    /// Runs the service on a loopback port while `body` runs.
-    func run<T: Sendable>(_ body: @Sendable (_ port: Int) async throws -> T) async throws -> T {
+    /// Runs the service on a loopback port while `body` runs; with `tls`, over TLS (offering h2 and HTTP/1.1).
+    func run<T: Sendable>(tls: TLSConfiguration? = nil, _ body: @Sendable (_ port: Int) async throws -> T)
+        async throws -> T
+    {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: self.router(),
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: testLogger("upstream"))
+        let onServerRunning: @Sendable (any Channel) async -> Void = { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }
+        let configuration = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
+        let app =
+            if let tls {
+                Application(
+                    router: self.router(), server: try .http2Upgrade(tlsConfiguration: tls),
+                    configuration: configuration, onServerRunning: onServerRunning, logger: testLogger("upstream"))
+            } else {
+                Application(
+                    router: self.router(), configuration: configuration, onServerRunning: onServerRunning,
+                    logger: testLogger("upstream"))
+            }
         return try await withRunningServices(
             [app], ports: ports, portContinuation: portContinuation, logger: testLogger("upstream")
         ) { port, _ in try await body(port) }

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import NIOSSL
 import NotifyCore
 
 /// A channel that forwards to a backend service (`plexer.routes`, then `plexer.route.<channel>.*`).
@@ -67,11 +68,18 @@ public struct UpstreamRoute: Sendable {
         }
     }
 
-    /// `plexer.upstreamCaFile`, checked at start: a wrong path is a clear error, not every TLS upstream failing later.
+    /// `plexer.upstreamCaFile`, read and parsed at start: a wrong file is a clear error, not every TLS upstream
+    /// failing later.
     public static func caFile(config: ConfigReader) throws(NotifyConfigError) -> String? {
         guard let path = config.string(forKey: "upstreamCaFile"), !path.isEmpty else { return nil }
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw NotifyConfigError("plexer.upstreamCaFile: \(path) is not a readable file")
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw NotifyConfigError("plexer.upstreamCaFile: \(path) is not a readable PEM file of certificates")
+        }
+        guard !certificates.isEmpty else {
+            throw NotifyConfigError("plexer.upstreamCaFile: \(path) holds no certificate")
         }
         return path
     }
