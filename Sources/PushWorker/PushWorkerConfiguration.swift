@@ -101,7 +101,7 @@ public struct PushWorkerConfiguration: Sendable {
             maxInFlightPerProvider: config.int(forKey: "maxInFlightPerProvider", default: d.maxInFlightPerProvider),
             requestTimeoutMs: config.int(forKey: "requestTimeoutMs", default: d.requestTimeoutMs),
             allowLoopback: config.bool(forKey: "allowLoopback", default: dev),
-            caFile: config.string(forKey: "caFile"),
+            caFile: try TrustedAuthorities.file(config, key: "caFile", setting: "push.caFile"),
             coalesceWindowMs: config.int(forKey: "coalesceWindowMs", default: d.coalesceWindowMs),
             breakerFailures: config.int(forKey: "breakerFailures", default: d.breakerFailures),
             breakerOpenMs: config.int(forKey: "breakerOpenMs", default: d.breakerOpenMs))

@@ -22,12 +22,9 @@ public final class PushWorkerService: Service, Sendable {
         queue: DelayQueue, subscriber: RedisSubscriber?, configuration: PushWorkerConfiguration, logger: Logger,
         id: String? = nil, now: @escaping @Sendable () -> Date = { Date() }
     ) async throws -> PushWorkerService {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile = configuration.caFile {
-            tls.additionalTrustRoots = [.file(caFile)]
-        }
         var http = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            tlsConfiguration: TrustedAuthorities.clientTLS(caFile: configuration.caFile),
+            redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(5), read: .milliseconds(Int64(configuration.requestTimeoutMs))))
         http.httpVersion = .automatic
         http.connectionPool = .init(idleTimeout: .seconds(300))

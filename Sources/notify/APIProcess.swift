@@ -59,9 +59,7 @@ struct APIProcess {
                     feed: assembly.server.feed, verifier: assembly.server.userTokens,
                     acknowledger: assembly.server.acknowledger,
                     configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")),
-                    upstreams: HTTPUpstreams(
-                        routes: try UpstreamRoute.routes(config: setup.config.scoped(to: "plexer")),
-                        caFile: try UpstreamRoute.caFile(config: setup.config.scoped(to: "plexer")), logger: logger),
+                    upstreams: try HTTPUpstreams(config: setup.config.scoped(to: "plexer"), logger: logger),
                     logger: logger),
                 listen: try PlexerListen.configuration(setup.config)
             ) : nil

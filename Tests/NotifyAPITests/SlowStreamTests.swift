@@ -1,6 +1,7 @@
 import Foundation
 import NotifyAPI
 import NotifyCore
+import NotifyTestSupport
 import RedisClient
 import Synchronization
 import Testing
@@ -43,15 +44,18 @@ final class StalledStreamClient: Sendable {
         _ = request.withCString { send(self.fd, $0, strlen($0), 0) }
     }
 
-    /// Reads until the server closes the stream or stays silent for 10 s (blocking, on a thread of this client's
-    /// own: not the tasks' executor, whose threads may be the event loops, nor NIO's thread pool, which has a thread
-    /// per core and which several clients' long reads would fill); returns everything read. With `requireClose`,
-    /// 10 s of silence is an error: the server had to close the connection.
+    /// Reads until the server closes the stream or stays silent for 10 s (blocking, on a queue of this read's own,
+    /// so a thread of its own: not the tasks' executor, whose threads may be the event loops, nor NIO's thread pool,
+    /// which has a thread per core and which several clients' long reads would fill); returns everything read.
+    /// With `requireClose`, 10 s of silence is an error: the server had to close the connection.
     func readToEnd(requireClose: Bool = false) async throws -> String {
         let fd = self.fd
         // The socket is closed when the client goes away: keep it until the read is done.
         defer { withExtendedLifetime(self) {} }
-        return try await Self.onOwnThread {
+        // SO_RCVTIMEO ends each read after 10 s of silence; the deadline bounds a stream that trickles forever.
+        return try await Deadline.blocking(
+            on: DispatchQueue(label: "notify.test.stalled-stream"), seconds: 120, "the stalled stream's end"
+        ) {
             var data = Data()
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -64,13 +68,6 @@ final class StalledStreamClient: Sendable {
                 data.append(contentsOf: buffer[0..<count])
             }
             return String(decoding: data, as: UTF8.self)
-        }
-    }
-
-    private static func onOwnThread(_ read: @escaping @Sendable () throws -> String) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try read() }) }
-            thread.start()
         }
     }
 

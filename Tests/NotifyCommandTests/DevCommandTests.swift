@@ -128,14 +128,7 @@ struct DevCommandTests {
 
     @Test("notify api refuses to start open: without API keys it exits with a clear error")
     func apiNeedsKeys() async throws {
-        try await withRedisServer { server in
-            var environment = NotifyBinary.cleanEnvironment
-            environment["NOTIFY_REDIS_URL"] = "\(server.url)"
-            environment["NOTIFY_HTTP_PORT"] = "0"
-            let (status, output) = try await NotifyBinary.run(["api"], environment: environment, withErrors: true)
-            #expect(status != 0)
-            #expect(output.contains("auth.apiKeys is empty"))
-        }
+        #expect(try await Self.failedStart(["api"]).contains("auth.apiKeys is empty"))
     }
 
     @Test("notify api starts while the token issuer is down, takes notifications, refuses tokens, stops on SIGTERM")
@@ -174,12 +167,26 @@ struct DevCommandTests {
 
     @Test("notify plexer without a user token check refuses to start, saying what to set")
     func plexerNeedsTokens() async throws {
+        let output = try await Self.failedStart(["plexer"])
+        #expect(output.contains("no user token check is configured: set auth.jwt.jwksURL"))
+    }
+
+    @Test("a trusted-authority file that holds no certificate stops notify worker at start, naming the setting")
+    func badAuthorityFile() async throws {
+        let output = try await Self.failedStart(["worker"], ["NOTIFY_PUSH_CA_FILE": #filePath])  // a Swift file
+        #expect(output.contains("push.caFile: \(#filePath) is not a readable PEM file of certificates"), "\(output)")
+    }
+
+    /// Runs `notify <arguments>` against a fresh Redis (any port), expects it to exit with an error, and returns
+    /// what it printed.
+    private static func failedStart(_ arguments: [String], _ extra: [String: String] = [:]) async throws -> String {
         try await withRedisServer { server in
-            var environment = NotifyBinary.cleanEnvironment
+            var environment = NotifyBinary.cleanEnvironment.merging(extra) { _, new in new }
             environment["NOTIFY_REDIS_URL"] = "\(server.url)"
-            let (status, output) = try await NotifyBinary.run(["plexer"], environment: environment, withErrors: true)
-            #expect(status != 0)
-            #expect(output.contains("no user token check is configured: set auth.jwt.jwksURL"))
+            environment["NOTIFY_HTTP_PORT"] = "0"
+            let (status, output) = try await NotifyBinary.run(arguments, environment: environment, withErrors: true)
+            #expect(status != 0, "\(output)")
+            return output
         }
     }
 

@@ -163,23 +163,22 @@ struct PlexerProtocolTests {
                 ])
             }
         }
-        // The upstreams' extra certificate authorities: a file that cannot be read is refused at start.
-        let unset = try await NotifyConfigLoader.reader(environment: [:])
-        #expect(try UpstreamRoute.caFile(config: unset.scoped(to: "plexer")) == nil)
-        let missing = try await NotifyConfigLoader.reader(environment: [
-            "NOTIFY_PLEXER_UPSTREAM_CA_FILE": "/nonexistent/ca.pem"
-        ])
-        #expect(throws: NotifyConfigError.self) { try UpstreamRoute.caFile(config: missing.scoped(to: "plexer")) }
-        let notPEM = try await NotifyConfigLoader.reader(environment: ["NOTIFY_PLEXER_UPSTREAM_CA_FILE": #filePath])
-        #expect(throws: NotifyConfigError.self, "a file that is no PEM of certificates") {
-            try UpstreamRoute.caFile(config: notPEM.scoped(to: "plexer"))
+        // The upstreams' extra certificate authorities: a file that is not a PEM of certificates is refused at start.
+        func caFile(_ environment: [String: String]) async throws -> String? {
+            let upstreams = try HTTPUpstreams(
+                config: try await NotifyConfigLoader.reader(environment: environment).scoped(to: "plexer"))
+            try await upstreams.shutdown()
+            return upstreams.caFile
+        }
+        #expect(try await caFile([:]) == nil)
+        for bad in ["/nonexistent/ca.pem", #filePath] {
+            await #expect(throws: NotifyConfigError.self, "\(bad)") {
+                try await caFile(["NOTIFY_PLEXER_UPSTREAM_CA_FILE": bad])
+            }
         }
         let authority = try TestCertificateAuthority()
         defer { authority.remove() }
-        let present = try await NotifyConfigLoader.reader(environment: [
-            "NOTIFY_PLEXER_UPSTREAM_CA_FILE": authority.caFile
-        ])
-        #expect(try UpstreamRoute.caFile(config: present.scoped(to: "plexer")) == authority.caFile)
+        #expect(try await caFile(["NOTIFY_PLEXER_UPSTREAM_CA_FILE": authority.caFile]) == authority.caFile)
     }
 
     @Test("upstream text is passed on as data only when it is JSON a client can parse (no BOM, no NUL)")

@@ -1,10 +1,10 @@
 import AsyncHTTPClient
+import Configuration
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 import NotifyCore
 import Synchronization
 
@@ -34,8 +34,19 @@ public final class HTTPUpstreams: Sendable {
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: max(
                 8, routes.filter { $0.kind == .http }.map(\.maxInFlight).max() ?? 8))
-        configuration.tlsConfiguration = UpstreamSockets.clientTLS(caFile: caFile)
+        configuration.tlsConfiguration = TrustedAuthorities.clientTLS(caFile: caFile)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// The routes (`plexer.routes`) and trusted authorities (`plexer.upstreamCaFile`) of `config`, scoped to
+    /// `plexer`.
+    public convenience init(config: ConfigReader, logger: Logger = Logger(label: "notify.plexer"))
+        throws(NotifyConfigError)
+    {
+        self.init(
+            routes: try UpstreamRoute.routes(config: config),
+            caFile: try TrustedAuthorities.file(config, key: "upstreamCaFile", setting: "plexer.upstreamCaFile"),
+            logger: logger)
     }
 
     /// Calls the upstream; returns the reply frame's members (`"status":…,"headers":{…},"body":…`). An upstream

@@ -1,6 +1,5 @@
 import Configuration
 import Foundation
-import NIOSSL
 import NotifyCore
 
 /// A channel that forwards to a backend service (`plexer.routes`, then `plexer.route.<channel>.*`).
@@ -66,22 +65,6 @@ public struct UpstreamRoute: Sendable {
         try config.stringArray(forKey: "routes", default: []).map { (name) throws(NotifyConfigError) in
             try UpstreamRoute(name: name, config: config.scoped(to: ConfigKey(["route", name])))
         }
-    }
-
-    /// `plexer.upstreamCaFile`, read and parsed at start: a wrong file is a clear error, not every TLS upstream
-    /// failing later.
-    public static func caFile(config: ConfigReader) throws(NotifyConfigError) -> String? {
-        guard let path = config.string(forKey: "upstreamCaFile"), !path.isEmpty else { return nil }
-        let certificates: [NIOSSLCertificate]
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(path)
-        } catch {
-            throw NotifyConfigError("plexer.upstreamCaFile: \(path) is not a readable PEM file of certificates")
-        }
-        guard !certificates.isEmpty else {
-            throw NotifyConfigError("plexer.upstreamCaFile: \(path) holds no certificate")
-        }
-        return path
     }
 
     init(name: String, config: ConfigReader) throws(NotifyConfigError) {

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import NotifyCore
 import Synchronization
 
 /// Opens the WebSocket channels' upstream sockets: on the client's own event loop (so relaying never changes
@@ -24,7 +25,7 @@ public final class UpstreamSockets: Sendable {
     /// which the first connection's event loop should not wait for).
     init(routes: some Sequence<UpstreamRoute>, caFile: String? = nil, logger: Logger) {
         self.failures = UpstreamFailures(logger: logger)
-        self.tlsConfiguration = Self.clientTLS(caFile: caFile)
+        self.tlsConfiguration = TrustedAuthorities.clientTLS(caFile: caFile)
         if routes.contains(where: { $0.url.scheme == "wss" }) {
             do {
                 try self.tls.withLock { $0 = try NIOSSLContext(configuration: self.tlsConfiguration) }
@@ -184,13 +185,6 @@ public final class UpstreamSockets: Sendable {
             host: host, port: port, path: path,
             hostHeader: route.url.port.map { "\(bracketed):\($0)" } ?? bracketed,
             serverName: isAddress ? nil : host)
-    }
-
-    /// The upstreams' client TLS: the system's trust store, and `caFile`'s authorities when set.
-    static func clientTLS(caFile: String?) -> TLSConfiguration {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
-        return tls
     }
 
     private func tlsContext() throws -> NIOSSLContext {

@@ -50,9 +50,7 @@ struct PlexerCommand: AsyncParsableCommand {
             feed: InboxFeed(hub: hub, inbox: Inbox(client: redis, keys: keys)), verifier: verifier,
             acknowledger: EventAcknowledger(queue: queue, maxIDs: api.maxAckIDs),
             configuration: try PlexerConfiguration(config: config.scoped(to: "plexer")),
-            upstreams: HTTPUpstreams(
-                routes: try UpstreamRoute.routes(config: config.scoped(to: "plexer")),
-                caFile: try UpstreamRoute.caFile(config: config.scoped(to: "plexer")), logger: logger),
+            upstreams: try HTTPUpstreams(config: config.scoped(to: "plexer"), logger: logger),
             logger: logger)
         let listen = try PlexerListen.configuration(config)
         let http = try HTTPListenConfiguration(config: config.scoped(to: "http"))
