@@ -52,17 +52,20 @@ struct APIProcess {
                 ReadinessReport.subscriber(subscriber),
             ])
         }
-        let plexer =
-            withPlexer
-            ? (
+        // The listen settings are read before the upstreams' HTTP client exists (one dropped unshut, by a later
+        // setting's error, stops a debug build before the error is printed).
+        let plexerListen = withPlexer ? try PlexerListen.configuration(setup.config) : nil
+        let plexer = try plexerListen.map { listen in
+            (
                 services: PlexerServices(
                     feed: assembly.server.feed, verifier: assembly.server.userTokens,
                     acknowledger: assembly.server.acknowledger,
                     configuration: try PlexerConfiguration(config: setup.config.scoped(to: "plexer")),
                     upstreams: try HTTPUpstreams(config: setup.config.scoped(to: "plexer"), logger: logger),
                     logger: logger),
-                listen: try PlexerListen.configuration(setup.config)
-            ) : nil
+                listen: listen
+            )
+        }
         return APIProcess(
             redis: redis, assembly: assembly, router: router, ops: ops,
             trimmer: QueueTrimmer(queue: queue, logger: logger), worker: worker, plexer: plexer, setup: setup)

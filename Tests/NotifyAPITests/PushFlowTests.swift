@@ -393,7 +393,8 @@ struct PushFlowTests {
             try await Self.waitUntilSettled(fixture.api.queue)
             #expect(try await fixture.api.queue.stats().total.counters["retried", default: 0] >= 1)
             #expect(fixture.gateway.deliveries(to: hook).count == 1, "the retry skips the device that got it")
-            #expect(fixture.gateway.requestsReceived == 3, "the hook, the stalled browser push, and its retry")
+            // The stalled push and its retry both reached the gateway (without the request timeout, only one would).
+            #expect(fixture.gateway.requestsReceived >= 3, "the hook, the stalled browser push, and its retry")
         }
     }
 

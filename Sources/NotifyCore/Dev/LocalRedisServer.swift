@@ -81,7 +81,7 @@ public final class LocalRedisServer: Sendable {
         try await self.launch()
     }
 
-    /// Kills the server (SIGKILL: no save), reaps it, and removes its folder if it made one.
+    /// Kills the server (SIGKILL: no save), waits until it is gone, and removes its folder if it made one.
     public func stop() {
         self.kill()
         if self.ownsDirectory {

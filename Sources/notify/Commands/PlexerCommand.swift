@@ -43,6 +43,10 @@ struct PlexerCommand: AsyncParsableCommand {
             logger.warning("the token issuer's keys are not reachable yet; tokens are refused until they are")
         }
         let api = try APIConfiguration(config: config.scoped(to: "api"))
+        // Every setting that can fail is read before the upstreams' HTTP client exists (one dropped unshut stops a
+        // debug build before the error is printed).
+        let listen = try PlexerListen.configuration(config)
+        let http = try HTTPListenConfiguration(config: config.scoped(to: "http"))
         let keys = UserKeys(shards: queue.shards)
         let subscriber = RedisSubscriber(configuration: provision.configuration, logger: logger)
         let hub = LiveHub(subscriber: subscriber, keys: keys, bufferLimit: api.streamBufferEvents)
@@ -52,8 +56,6 @@ struct PlexerCommand: AsyncParsableCommand {
             configuration: try PlexerConfiguration(config: config.scoped(to: "plexer")),
             upstreams: try HTTPUpstreams(config: config.scoped(to: "plexer"), logger: logger),
             logger: logger)
-        let listen = try PlexerListen.configuration(config)
-        let http = try HTTPListenConfiguration(config: config.scoped(to: "http"))
         let router = Router()
         OpsRoutes(registry: setup.registry) {
             ReadinessReport(checks: [await ReadinessReport.redis(redis), ReadinessReport.subscriber(subscriber)])
